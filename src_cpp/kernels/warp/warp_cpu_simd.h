@@ -1,0 +1,129 @@
+// SSE4.1 form of the warp body (warp_body.h) for rows of the CPU launcher whose taps all lie
+// inside the frame, which is nearly every row of a face crop.
+//
+// It performs the same float operations in the same order as the scalar body (one SIMD lane per
+// channel, multiply then add, no fused multiply-add), so its results are bit-identical to the
+// scalar path; the tests compare both against the NumPy reference.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/warp/warp_body.h"
+
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#define AUPERF_WARP_SIMD 1
+#endif
+
+namespace auperf {
+
+#if defined(AUPERF_WARP_SIMD)
+
+// Bytes p[0..3] as 4 floats (the 4th lane is the next pixel's first channel, unused).
+inline __m128 load_pixel_ps(const uint8_t* p) {
+  int32_t word;
+  memcpy(&word, p, 4);
+  return _mm_cvtepi32_ps(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(word)));
+}
+
+// Bilinear interpolation of the 3 channels (lanes 0-2) at base pixel p00, weights (ax, ay).
+inline __m128 sample_inside_ps(const uint8_t* p00, int64_t row_stride, float ax, float ay) {
+  const uint8_t* p10 = p00 + row_stride;
+  const __m128 a = load_pixel_ps(p00), b = load_pixel_ps(p00 + 3);
+  const __m128 d = load_pixel_ps(p10), e = load_pixel_ps(p10 + 3);
+  const __m128 wx = _mm_set1_ps(ax), wy = _mm_set1_ps(ay);
+  const __m128 top = _mm_add_ps(a, _mm_mul_ps(wx, _mm_sub_ps(b, a)));
+  const __m128 bottom = _mm_add_ps(d, _mm_mul_ps(wx, _mm_sub_ps(e, d)));
+  return _mm_add_ps(top, _mm_mul_ps(wy, _mm_sub_ps(bottom, top)));
+}
+
+// A whole crop row whose taps all lie inside the frame with at least one spare row below (so
+// the 4-byte loads stay inside the buffer): same maths as locate + sample_inside + store_pixel
+// with the per-pixel case analysis dropped (sx, sy >= 0 there, so truncation is floor).
+// Normalises and stores one crop pixel from its 3 sampled channels (lanes 0-2).
+template <int DType, int Layout>
+inline void store_pixel_ps(const WarpParams& p, bool swap, __m128 scale, __m128 bias, int64_t n,
+                           int64_t y, int64_t x, __m128 v) {
+  if (swap) v = _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 0, 1, 2));
+  const __m128 out = _mm_add_ps(_mm_mul_ps(v, scale), bias);
+  const int64_t plane = p.out_height * p.out_width;
+  if (DType == kWarpFloat32 && Layout == kWarpNCHW) {
+    float* dst = static_cast<float*>(p.out) + n * 3 * plane + y * p.out_width + x;
+    _mm_store_ss(dst, out);
+    reinterpret_cast<int*>(dst)[plane] = _mm_extract_ps(out, 1);
+    reinterpret_cast<int*>(dst)[2 * plane] = _mm_extract_ps(out, 2);
+    return;
+  }
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, out);
+  for (int c = 0; c < 3; ++c) {
+    const int64_t index = Layout == kWarpNCHW ? (n * 3 + c) * plane + y * p.out_width + x
+                                              : ((n * p.out_height + y) * p.out_width + x) * 3 + c;
+    store_value<DType>(p.out, index, lanes[c]);
+  }
+}
+
+// A whole crop row whose taps all lie inside the frame with at least one spare row below (so
+// the 4-byte loads stay inside the buffer): the maths of source_point + locate + sample_inside +
+// store_pixel, two pixels' coordinates at a time, without the per-pixel case analysis (sx, sy
+// >= 0 there, so truncation is floor). Operations and their order match the scalar functions.
+template <int DType, int Layout>
+inline void warp_row_inside_simd(const WarpParams& p, const double* inv, const uint8_t* frame,
+                                 int64_t n, int64_t y) {
+  const bool swap = p.channel_map[0] == 2;
+  const __m128 scale = _mm_setr_ps(p.scale[0], p.scale[1], p.scale[2], 0.0f);
+  const __m128 bias = _mm_setr_ps(p.bias[0], p.bias[1], p.bias[2], 0.0f);
+  const int64_t rs = p.row_stride;
+  const double yd = static_cast<double>(y);
+  const __m128d cx = _mm_set1_pd(inv[0]), cy = _mm_set1_pd(inv[3]);
+  const __m128d ty = _mm_set1_pd(inv[1] * yd), tyy = _mm_set1_pd(inv[4] * yd);
+  const __m128d tx = _mm_set1_pd(inv[2]), txx = _mm_set1_pd(inv[5]);
+  int64_t x = 0;
+  for (; x + 1 < p.out_width; x += 2) {
+    const __m128d xd = _mm_setr_pd(static_cast<double>(x), static_cast<double>(x + 1));
+    const __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cx, xd), ty), tx);
+    const __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cy, xd), tyy), txx);
+    const __m128i ix = _mm_cvttpd_epi32(sx), iy = _mm_cvttpd_epi32(sy);
+    alignas(16) float ax[4], ay[4];
+    _mm_store_ps(ax, _mm_cvtpd_ps(_mm_sub_pd(sx, _mm_cvtepi32_pd(ix))));
+    _mm_store_ps(ay, _mm_cvtpd_ps(_mm_sub_pd(sy, _mm_cvtepi32_pd(iy))));
+    const int64_t off0 = static_cast<int64_t>(_mm_cvtsi128_si32(iy)) * rs +
+                         static_cast<int64_t>(_mm_cvtsi128_si32(ix)) * 3;
+    const int64_t off1 = static_cast<int64_t>(_mm_extract_epi32(iy, 1)) * rs +
+                         static_cast<int64_t>(_mm_extract_epi32(ix, 1)) * 3;
+    store_pixel_ps<DType, Layout>(p, swap, scale, bias, n, y, x,
+                                  sample_inside_ps(frame + off0, rs, ax[0], ay[0]));
+    store_pixel_ps<DType, Layout>(p, swap, scale, bias, n, y, x + 1,
+                                  sample_inside_ps(frame + off1, rs, ax[1], ay[1]));
+  }
+  for (; x < p.out_width; ++x) {
+    double sx, sy;
+    source_point(inv, x, y, &sx, &sy);
+    const int32_t x0 = static_cast<int32_t>(sx), y0 = static_cast<int32_t>(sy);
+    const float ax = static_cast<float>(sx - static_cast<double>(x0));
+    const float ay = static_cast<float>(sy - static_cast<double>(y0));
+    store_pixel_ps<DType, Layout>(
+        p, swap, scale, bias, n, y, x,
+        sample_inside_ps(frame + static_cast<int64_t>(y0) * rs + static_cast<int64_t>(x0) * 3, rs,
+                         ax, ay));
+  }
+}
+
+// Whether every pixel of crop row y has its taps inside the frame with a spare row below. The
+// source point moves linearly along the row, so checking both ends covers the row.
+inline bool row_inside(const WarpParams& p, const double* inv, int64_t y) {
+  for (int64_t x : {int64_t{0}, p.out_width - 1}) {
+    double sx, sy;
+    int32_t x0, y0;
+    float ax, ay;
+    source_point(inv, x, y, &sx, &sy);
+    if (locate(sx, sy, p.width, p.height, &x0, &y0, &ax, &ay) != kTapsInside) return false;
+    if (y0 + 2 >= p.height) return false;
+  }
+  return true;
+}
+
+#endif
+
+}  // namespace auperf
