@@ -1,0 +1,64 @@
+"""auperf: a compiled, high-performance inference SDK for facial action units.
+
+The package imports without a GPU, without TensorRT and without torch. Heavy parts (the
+renderer, backends, networks) are imported when first used.
+
+Submodules:
+    align     5-point templates and batched similarity estimation
+    ops       compiled kernels: warp_faces, fuse_views
+    synth     procedural face renderer with full ground truth
+    datasets  readers and writers of the public AU/expression dataset layouts
+    errors    typed exceptions
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import errors
+from ._version import __version__
+
+__all__ = ["__version__", "errors", "build_info", "set_num_threads", "get_num_threads"]
+
+_LAZY_SUBMODULES = {"align", "ops", "synth", "datasets"}
+
+
+def build_info() -> dict[str, Any]:
+    """What the compiled core was built with and what this machine offers.
+
+    Returns:
+        A dict with ``version``, ``compiler``, ``cuda_compiled`` (bool), ``cuda_archs`` (list of
+        str), ``cuda_runtime_version`` (e.g. ``"13.0"``, or ``None`` without CUDA),
+        ``cuda_driver_version`` (``None`` where no driver is present), ``cuda_device_count``
+        (0 on machines without a GPU; never raises) and ``num_threads`` (CPU kernel threads).
+    """
+    from . import _core
+
+    info = dict(_core.build_info())
+    info["version"] = __version__
+    info["core_version"] = info.pop("core_version")
+    return info
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads the CPU kernels use (>= 1). Default: all cores, or the
+    ``AUPERF_NUM_THREADS`` environment variable."""
+    from . import _core
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise errors.ValueRangeError(f"n: expected an integer >= 1, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the CPU kernels use."""
+    from . import _core
+
+    return int(_core.get_num_threads())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'auperf' has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""Typed exceptions raised by auperf.
+
+Every error auperf raises on bad input derives from :class:`AuperfError`, and also from the
+built-in class a caller would expect (``ValueError`` for bad values and shapes, ``TypeError``
+for wrong types and dtypes, ``RuntimeError`` for failures of the machine or a backend), so that
+``except ValueError`` keeps working in code that does not know auperf.
+
+Messages name the argument, what was expected and what was received, for example::
+
+    ShapeError: frames: expected shape (B, H, W, 3), got (4, 480, 640)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "AuperfError",
+    "ShapeError",
+    "DTypeError",
+    "DeviceError",
+    "ValueRangeError",
+    "IndexRangeError",
+    "NonFiniteError",
+    "SingularMatrixError",
+    "CudaError",
+    "CudaUnavailableError",
+    "ParameterError",
+    "DatasetError",
+]
+
+
+class AuperfError(Exception):
+    """Base class of every exception auperf raises on purpose."""
+
+
+class ShapeError(AuperfError, ValueError):
+    """An array has the wrong rank or the wrong size along some axis."""
+
+
+class DTypeError(AuperfError, TypeError):
+    """An array has a dtype the operation does not accept."""
+
+
+class DeviceError(AuperfError, ValueError):
+    """Arrays live on different devices, or on a device the operation cannot use."""
+
+
+class ValueRangeError(AuperfError, ValueError):
+    """A value lies outside its documented range (thresholds outside [0, 1], std <= 0, ...)."""
+
+
+class IndexRangeError(AuperfError, IndexError, ValueError):
+    """An index (for example a ``frame_index`` entry) points outside the array it indexes."""
+
+
+class NonFiniteError(AuperfError, ValueError):
+    """An input holds NaN or infinite values where finite ones are required."""
+
+
+class SingularMatrixError(AuperfError, ValueError):
+    """A transform cannot be inverted or estimated (zero determinant, coincident points)."""
+
+
+class ParameterError(AuperfError, ValueError):
+    """A parameter vector has the wrong length or values outside its domain."""
+
+
+class CudaError(AuperfError, RuntimeError):
+    """A CUDA call or kernel failed; the message names the kernel and the CUDA error string."""
+
+
+class CudaUnavailableError(AuperfError, RuntimeError):
+    """A CUDA entry point was called but auperf was built without CUDA, or no device is visible."""
+
+
+class DatasetError(AuperfError, ValueError):
+    """A dataset on disk does not follow its layout: a missing file, a wrong header, a label
+    outside its codes, a malformed row.
+
+    Attributes:
+        path: The file (or folder) at fault, or ``None`` when no single file is.
+        row: The 1-based line number in ``path``, or ``None`` when the fault is the whole file.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, row: int | None = None):
+        self.path = Path(path) if path is not None else None
+        self.row = row
+        if self.path is not None:
+            where = f"{self.path}, row {row}" if row is not None else str(self.path)
+            message = f"{where}: {message}"
+        super().__init__(message)

@@ -1,0 +1,101 @@
+"""Plain NumPy versions of the compiled operations, written for clarity, not speed.
+
+They are the test oracles of the C++ (CPU) and CUDA paths and follow the same conventions
+(see :func:`auperf.ops.warp_faces`): src_to_dst matrices, pixel centres at integer coordinates,
+bilinear interpolation with a constant border. Everything is computed in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "warp_reference",
+    "normalise_reference",
+    "similarity_reference",
+    "fuse_reference",
+]
+
+
+def warp_reference(
+    frames: np.ndarray,
+    matrices: np.ndarray,
+    frame_index: np.ndarray,
+    size: tuple[int, int],
+    border_value: float | tuple[float, float, float] = 0.0,
+) -> np.ndarray:
+    """Bilinear warp of each face, ``(N, h, w, 3)`` float64 in pixel units, input channel order."""
+    h, w = size
+    n = len(matrices)
+    border = np.broadcast_to(np.asarray(border_value, dtype=np.float64), (3,))
+    out = np.empty((n, h, w, 3), dtype=np.float64)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    for i in range(n):
+        frame = frames[frame_index[i]].astype(np.float64)
+        fh, fw = frame.shape[:2]
+        m = np.vstack([np.asarray(matrices[i], dtype=np.float64), [0.0, 0.0, 1.0]])
+        inv = np.linalg.inv(m)
+        sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+        sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+        x0 = np.floor(sx)
+        y0 = np.floor(sy)
+        ax = (sx - x0)[..., None]
+        ay = (sy - y0)[..., None]
+
+        def tap(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+            inside = (xx >= 0) & (xx < fw) & (yy >= 0) & (yy < fh)
+            yc = np.clip(yy, 0, fh - 1).astype(np.int64)
+            xc = np.clip(xx, 0, fw - 1).astype(np.int64)
+            return np.where(inside[..., None], frame[yc, xc], border)
+
+        v00, v01 = tap(y0, x0), tap(y0, x0 + 1)
+        v10, v11 = tap(y0 + 1, x0), tap(y0 + 1, x0 + 1)
+        out[i] = (
+            v00 * (1 - ax) * (1 - ay) + v01 * ax * (1 - ay) + v10 * (1 - ax) * ay + v11 * ax * ay
+        )
+    return out
+
+
+def normalise_reference(
+    crops: np.ndarray,
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+    swap_rb: bool = False,
+    layout: str = "NCHW",
+) -> np.ndarray:
+    """``(x / 255 - mean) / std`` on ``(N, h, w, 3)`` crops, optional R/B swap, then layout."""
+    x = crops[..., ::-1] if swap_rb else crops
+    x = (x / 255.0 - np.asarray(mean, dtype=np.float64)) / np.asarray(std, dtype=np.float64)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if layout == "NCHW" else x)
+
+
+def similarity_reference(points: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Umeyama's least-squares similarity by SVD, with the reflection correction, per face."""
+    out = np.empty((len(points), 2, 3), dtype=np.float64)
+    dst = np.asarray(template, dtype=np.float64)
+    for i, src in enumerate(np.asarray(points, dtype=np.float64)):
+        mu_s, mu_d = src.mean(0), dst.mean(0)
+        s_c, d_c = src - mu_s, dst - mu_d
+        cov = d_c.T @ s_c / len(src)
+        u, sig, vt = np.linalg.svd(cov)
+        d = np.ones(2)
+        if np.linalg.det(u) * np.linalg.det(vt) < 0:
+            d[-1] = -1.0
+        r = u @ np.diag(d) @ vt
+        var_s = (s_c**2).sum() / len(src)
+        scale = (sig * d).sum() / var_s
+        out[i, :, :2] = scale * r
+        out[i, :, 2] = mu_d - scale * r @ mu_s
+    return out
+
+
+def fuse_reference(logits: np.ndarray, thresholds=0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``sigmoid(mean over views)`` in float64 (overflow-free) and ``p >= threshold``."""
+    s = np.asarray(logits, dtype=np.float64).mean(axis=1)
+    p = np.empty_like(s)
+    pos = s >= 0
+    p[pos] = 1.0 / (1.0 + np.exp(-s[pos]))
+    e = np.exp(s[~pos])
+    p[~pos] = e / (1.0 + e)
+    p32 = p.astype(np.float32)
+    return p32, p32 >= np.asarray(thresholds, dtype=np.float32)
