@@ -1,0 +1,54 @@
+"""The public API surface: what users import must stay importable and keep its names."""
+
+from __future__ import annotations
+
+import inspect
+
+import auperf
+import auperf.align
+import auperf.errors
+import auperf.ops
+
+
+def test_top_level_names():
+    for name in ("__version__", "build_info", "set_num_threads", "get_num_threads", "errors"):
+        assert hasattr(auperf, name), name
+
+
+def test_ops_names_and_keywords():
+    assert set(auperf.ops.__all__) >= {"warp_faces", "fuse_views"}
+    params = inspect.signature(auperf.ops.warp_faces).parameters
+    for kw in ("size", "mean", "std", "input_order", "output_order", "dtype", "layout",
+               "border_value", "out"):
+        assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY, kw
+    assert list(params)[:3] == ["frames", "matrices", "frame_index"]
+    assert list(inspect.signature(auperf.ops.fuse_views).parameters)[:2] == ["logits", "thresholds"]
+
+
+def test_align_names():
+    for name in ("TEMPLATE_112", "TEMPLATE_224", "TEMPLATE_256", "template", "estimate_similarity"):
+        assert hasattr(auperf.align, name), name
+
+
+def test_error_hierarchy():
+    e = auperf.errors
+    assert issubclass(e.ShapeError, (e.AuperfError, ValueError))
+    assert issubclass(e.DTypeError, TypeError) and issubclass(e.DTypeError, e.AuperfError)
+    assert issubclass(e.DeviceError, ValueError)
+    assert issubclass(e.CudaError, RuntimeError)
+    assert issubclass(e.CudaUnavailableError, RuntimeError)
+    for name in e.__all__:
+        assert issubclass(getattr(e, name), e.AuperfError)
+
+
+def test_import_does_not_pull_heavy_frameworks():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, auperf, auperf.ops, auperf.align; "
+        "heavy = [m for m in ('torch', 'cupy', 'tensorrt', 'onnxruntime') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import auperf pulled in {out.stdout.strip()}"
