@@ -8,6 +8,8 @@ Submodules:
     ops       compiled kernels: warp_faces, fuse_views
     synth     procedural face renderer with full ground truth
     datasets  readers and writers of the public AU/expression dataset layouts
+    nets      network definitions (torch, imported only when used)
+    manifest  the versioned model manifest format
     errors    typed exceptions
 """
 
@@ -21,7 +23,7 @@ from ._version import __version__
 
 __all__ = ["__version__", "errors", "build_info", "set_num_threads", "get_num_threads"]
 
-_LAZY_SUBMODULES = {"align", "ops", "synth", "datasets"}
+_LAZY_SUBMODULES = {"align", "ops", "synth", "datasets", "nets", "manifest"}
 
 
 def build_info() -> dict[str, Any]:

@@ -27,6 +27,8 @@ __all__ = [
     "CudaUnavailableError",
     "ParameterError",
     "DatasetError",
+    "ManifestError",
+    "ManifestVersionError",
 ]
 
 
@@ -90,3 +92,11 @@ class DatasetError(AuperfError, ValueError):
             where = f"{self.path}, row {row}" if row is not None else str(self.path)
             message = f"{where}: {message}"
         super().__init__(message)
+
+
+class ManifestError(AuperfError, ValueError):
+    """A model manifest is missing, not JSON, or has a field that is absent, unknown or invalid."""
+
+
+class ManifestVersionError(ManifestError):
+    """A manifest's ``format_version`` is newer than the one this library reads."""

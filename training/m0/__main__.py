@@ -1,0 +1,128 @@
+"""Command line of M0: ``python -m training.m0 --help``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from ..common.checkpoint import load_weights
+from ..common.config import config_to_dict, load_config, save_config
+from .config import M0Config
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """M0: two-view co-training AU detector (export; training runs through the Python API
+    until the data pipeline lands)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command("default-config")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def default_config(path: Path) -> None:
+    """Write the default M0 run file to PATH (YAML), to edit."""
+    save_config(M0Config(), path)
+    click.echo(f"wrote {path}")
+
+
+@main.command("export")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The run's YAML file.",
+)
+@click.option(
+    "--weights",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint (epoch-NNNN.safetensors) or a weights file.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder.",
+)
+@click.option("--name", default="m0", show_default=True, help="Model name (file stem).")
+@click.option(
+    "--training-data",
+    default="unspecified",
+    show_default=True,
+    help="What the model was trained on (manifest text).",
+)
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file of evaluation metrics to record.",
+)
+@click.option(
+    "--thresholds",
+    "thresholds_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON list of per-AU thresholds (default 0.5 each).",
+)
+@click.option("--opset", default=17, show_default=True, type=int)
+@click.option(
+    "--atol",
+    default=1e-4,
+    show_default=True,
+    type=float,
+    help="Largest allowed |onnxruntime - torch|.",
+)
+def export(
+    config_path: Path,
+    weights: Path,
+    out_dir: Path,
+    name: str,
+    training_data: str,
+    metrics_path: Path | None,
+    thresholds_path: Path | None,
+    opset: int,
+    atol: float,
+) -> None:
+    """Export a trained M0 network to ONNX and write its manifest."""
+    from auperf.nets.m0 import M0Net
+
+    from .export import export_m0
+
+    cfg = load_config(config_path, M0Config)
+    net = M0Net(cfg.num_aus, cfg.backbone, cfg.noisy_heads)
+    load_weights(net, weights)
+    metrics = json.loads(metrics_path.read_text()) if metrics_path else None
+    thresholds = json.loads(thresholds_path.read_text()) if thresholds_path else None
+    res = export_m0(
+        net,
+        out_dir,
+        name=name,
+        au_ids=cfg.au_ids,
+        au_names=cfg.au_names,
+        input_size=cfg.input_size,
+        training_data=training_data,
+        metrics=metrics,
+        thresholds=thresholds,
+        colour_order=cfg.colour_order,
+        mean=cfg.mean,
+        std=cfg.std,
+        config=config_to_dict(cfg),
+        opset=opset,
+        atol=atol,
+    )
+    click.echo(
+        f"wrote {res.onnx_path} and {res.manifest_path} "
+        f"(max |ort - torch| = {res.max_abs_diff:.2e})"
+    )
+
+
+if __name__ == "__main__":
+    main()

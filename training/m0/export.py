@@ -1,0 +1,276 @@
+"""Export a trained M0 network to ONNX with its manifest.
+
+The exported graph is :class:`auperf.nets.m0.M0Inference`: input ``"image"`` ``(batch, 3, S, S)``
+float32 (normalised as the manifest says), output ``"logits"`` ``(batch, 2, L)``: both views'
+clean logits. The batch dimension is dynamic. After export the file is checked with
+``onnx.checker``, its output shape is confirmed by ONNX shape inference, and onnxruntime (CPU)
+must reproduce torch's output within ``atol`` on a batch of a different size than the one
+traced; then the manifest is written with the file's sha256.
+
+Example::
+
+    result = export_m0(net, "out/", name="m0-r34-bp4d", au_ids=cfg.au_ids,
+                       au_names=cfg.au_names, input_size=224, training_data="BP4D folds 1-2")
+    result.manifest_path   # out/m0-r34-bp4d.json
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from auperf import __version__ as auperf_version
+from auperf.errors import AuperfError, ParameterError
+from auperf.manifest import (
+    AlignmentSpec,
+    AUSpec,
+    InputSpec,
+    Manifest,
+    ModelFileSpec,
+    OutputSpec,
+    PostprocessSpec,
+    TrainingInfo,
+    sha256_file,
+)
+from auperf.nets.m0 import NUM_VIEWS, M0Inference, M0Net
+
+from .config import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["ExportError", "ExportResult", "export_onnx", "export_m0", "default_alignment"]
+
+_log = logging.getLogger("auperf.training")
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+
+
+class ExportError(AuperfError, RuntimeError):
+    """The exported graph failed a check (ONNX checker, shape inference, onnxruntime parity)."""
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_m0` wrote.
+
+    Attributes:
+        onnx_path: the ONNX file.
+        manifest_path: the manifest JSON.
+        manifest: the manifest.
+        max_abs_diff: largest |onnxruntime - torch| on the parity batch.
+    """
+
+    onnx_path: Path
+    manifest_path: Path
+    manifest: Manifest
+    max_abs_diff: float
+
+
+def default_alignment(input_size: int) -> AlignmentSpec:
+    """The M0 crop: the 5-point template warped to ``round(S * 256 / 224)`` pixels, centre
+    ``S`` crop (at S = 224: the 256 template shifted by 16 pixels), from :mod:`auperf.align`."""
+    from auperf import align
+
+    full = int(round(input_size * 256 / 224))
+    offset = (full - input_size) / 2.0
+    pts = np.asarray(align.template(full), dtype=np.float64) - offset
+    return AlignmentSpec(
+        template=f"arcface5_{full}_centre{input_size}",
+        points=tuple((float(x), float(y)) for x, y in pts),
+    )
+
+
+def export_onnx(
+    net: M0Net,
+    path: str | Path,
+    input_size: int | tuple[int, int],
+    *,
+    opset: int = 17,
+    atol: float = 1e-4,
+    check_batch: int = 3,
+    seed: int = 0,
+) -> float:
+    """Export the inference graph of ``net`` and check it.
+
+    Args:
+        net: the trained network (exported in eval mode on CPU; its mode is restored).
+        path: the ``.onnx`` file to write.
+        input_size: ``S`` or ``(H, W)``.
+        opset: ONNX opset (>= 17).
+        atol: largest allowed |onnxruntime - torch|.
+        check_batch: batch size of the parity check (differs from the traced batch of 2, so the
+            dynamic batch is exercised).
+        seed: seed of the random parity input.
+
+    Returns:
+        The largest absolute difference found.
+
+    Raises:
+        ExportError: a check failed.
+        ParameterError: ``opset < 17``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    if opset < 17:
+        raise ParameterError(f"opset: expected >= 17, got {opset}")
+    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = net.training
+    device = next(net.parameters()).device
+    wrapper = M0Inference(net).cpu().eval()
+    try:
+        gen = torch.Generator().manual_seed(seed)
+        dummy = torch.randn(2, 3, h, w, generator=gen)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            # The TorchScript exporter (dynamo=False) is the one auperf uses on purpose.
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            torch.onnx.export(
+                wrapper,
+                (dummy,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+        try:
+            onnx.checker.check_model(str(path), full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ExportError(f"{path}: onnx.checker failed: {exc}") from None
+        inferred = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+        out = [o for o in inferred.graph.output if o.name == OUTPUT_NAME]
+        dims = (
+            [d.dim_param or d.dim_value for d in out[0].type.tensor_type.shape.dim] if out else []
+        )
+        if dims != ["batch", NUM_VIEWS, net.num_aus]:
+            raise ExportError(
+                f"{path}: output {OUTPUT_NAME!r} has shape {dims}, "
+                f"expected ['batch', {NUM_VIEWS}, {net.num_aus}]"
+            )
+
+        # Smooth random images with a per-face offset, so faces give different outputs.
+        low = torch.randn(check_batch, 3, max(h // 8, 1), max(w // 8, 1), generator=gen)
+        x = torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+        x = x + torch.randn(check_batch, 1, 1, 1, generator=gen)
+        with torch.no_grad():
+            ref = wrapper(x).numpy()
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        if got.shape != ref.shape:
+            raise ExportError(f"{path}: onnxruntime output shape {got.shape}, torch {ref.shape}")
+        diff = float(np.max(np.abs(got - ref)))
+        if not diff <= atol:
+            raise ExportError(
+                f"{path}: onnxruntime differs from torch by {diff:.3g} > atol {atol:g}"
+            )
+    finally:
+        net.to(device)
+        net.train(was_training)
+    _log.info("exported %s (max |ort - torch| = %.3g)", path, diff)
+    return diff
+
+
+def export_m0(
+    net: M0Net,
+    out_dir: str | Path,
+    *,
+    name: str,
+    au_ids: Sequence[int],
+    au_names: Sequence[str],
+    input_size: int,
+    training_data: str,
+    metrics: dict[str, Any] | None = None,
+    thresholds: Sequence[float] | None = None,
+    alignment: AlignmentSpec | None = None,
+    colour_order: str = "RGB",
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    config: dict[str, Any] | None = None,
+    description: str = "",
+    opset: int = 17,
+    atol: float = 1e-4,
+) -> ExportResult:
+    """Export ``net`` to ``<out_dir>/<name>.onnx`` and write ``<out_dir>/<name>.json``.
+
+    Args:
+        net: the trained network.
+        out_dir: output folder (created).
+        name: model name (file stem).
+        au_ids, au_names: the AUs in output order (``L`` each).
+        input_size: side ``S`` of the square input.
+        training_data: what the model was trained on (free text for the manifest).
+        metrics: evaluation results to record (name -> number or nested mapping).
+        thresholds: per-AU thresholds (default 0.5 each), e.g. from
+            :func:`training.common.metrics.tune_thresholds`.
+        alignment: the crop template (default :func:`default_alignment`).
+        colour_order, mean, std: input normalisation in 8-bit pixel units.
+        config: the run configuration to record.
+        description: free text.
+        opset, atol: see :func:`export_onnx`.
+
+    Returns:
+        :class:`ExportResult`.
+    """
+    if len(au_ids) != net.num_aus or len(au_names) != net.num_aus:
+        raise ParameterError(
+            f"au_ids, au_names: expected {net.num_aus} each, got {len(au_ids)} and {len(au_names)}"
+        )
+    out_dir = Path(out_dir)
+    onnx_path = out_dir / f"{name}.onnx"
+    diff = export_onnx(net, onnx_path, input_size, opset=opset, atol=atol)
+    if alignment is None:
+        alignment = default_alignment(input_size)
+    th = [0.5] * net.num_aus if thresholds is None else [float(t) for t in thresholds]
+    manifest = Manifest(
+        name=name,
+        method="M0",
+        task="au_occurrence",
+        description=description,
+        created=Manifest.now(),
+        aus=tuple(AUSpec(int(i), str(n)) for i, n in zip(au_ids, au_names, strict=True)),
+        thresholds=tuple(th),
+        input=InputSpec(
+            name=INPUT_NAME,
+            size=(input_size, input_size),
+            channels=3,
+            colour_order=colour_order,
+            mean=tuple(float(m) for m in mean),
+            std=tuple(float(s) for s in std),
+            layout="NCHW",
+            dtype="float32",
+            alignment=alignment,
+        ),
+        outputs=(
+            OutputSpec(
+                name=OUTPUT_NAME,
+                shape=("batch", NUM_VIEWS, net.num_aus),
+                dtype="float32",
+                meaning=(
+                    "clean-head logits of the two views (axis 1); AU probability = "
+                    "sigmoid(mean over axis 1), active iff probability >= threshold"
+                ),
+            ),
+        ),
+        postprocess=PostprocessSpec(kind="fuse_views", input=OUTPUT_NAME),
+        model=ModelFileSpec(
+            file=onnx_path.name, format="onnx", opset=opset, sha256=sha256_file(onnx_path)
+        ),
+        training=TrainingInfo(
+            data=training_data,
+            metrics=dict(metrics or {}),
+            config=config,
+            auperf_version=auperf_version,
+        ),
+    )
+    manifest_path = out_dir / f"{name}.json"
+    manifest.save(manifest_path)
+    return ExportResult(onnx_path, manifest_path, Manifest.load(manifest_path), diff)
