@@ -1,6 +1,7 @@
-// CPU launcher: rows of all faces in parallel chunks, maths in warp_body.h. Rows whose taps all
-// lie inside the frame take the SSE4.1 row loop (warp_cpu_simd.h); the others locate every
+// CPU launcher: tiles of all faces in parallel chunks, maths in warp_body.h. Row segments whose
+// taps all lie inside the frame take the SSE4.1 loop (warp_cpu_simd.h); the others locate every
 // pixel's taps, then sample (with the border) and store.
+#include <algorithm>
 #include <vector>
 
 #include "common/parallel.h"
@@ -11,34 +12,49 @@
 namespace auperf {
 namespace {
 
+// The crop is walked in tiles of kTileRows x kTileCols pixels: a rotated crop row sweeps across
+// many frame rows, and tiles keep the frame pixels a tile reads in cache.
+constexpr int64_t kTileRows = 16;
+constexpr int64_t kTileCols = 32;
+
 template <int DType, int Layout>
-void warp_rows(const WarpParams& params, const std::vector<double>& inverse) {
-  parallel_for(params.num_faces * params.out_height, [&](int64_t begin, int64_t end) {
+void warp_segment(const WarpParams& p, const double* inv, const uint8_t* frame, int64_t n,
+                  int64_t y, int64_t x_begin, int64_t x_end) {
+#if defined(AUPERF_WARP_SIMD)
+  if (segment_inside(p, inv, y, x_begin, x_end)) {
+    warp_segment_inside_simd<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
+    return;
+  }
+#endif
+  for (int64_t x = x_begin; x < x_end; ++x) {
+    double sx, sy;
+    int32_t x0, y0;
+    float ax, ay, v[3];
+    source_point(inv, x, y, &sx, &sy);
+    const int tap_case = locate(sx, sy, p.width, p.height, &x0, &y0, &ax, &ay);
+    sample(p, frame, tap_case, x0, y0, ax, ay, v);
+    store_pixel<DType, Layout>(p, n, y, x, v);
+  }
+}
+
+template <int DType, int Layout>
+void warp_tiles(const WarpParams& params, const std::vector<double>& inverse) {
+  const int64_t tile_rows = (params.out_height + kTileRows - 1) / kTileRows;
+  parallel_for(params.num_faces * tile_rows, [&](int64_t begin, int64_t end) {
     // A private copy: the compiler then knows stores to the output cannot change the
     // parameters, and keeps scale, bias and sizes in registers.
     const WarpParams p = params;
-    const int64_t w = p.out_width;
-    std::vector<int32_t> xs(w), ys(w), cases(w);
-    std::vector<float> axs(w), ays(w);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t n = r / p.out_height, y = r % p.out_height;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / tile_rows;
+      const int64_t y_begin = (item % tile_rows) * kTileRows;
+      const int64_t y_end = std::min(p.out_height, y_begin + kTileRows);
       const double* inv = inverse.data() + n * 6;
       const uint8_t* frame = p.frames + p.frame_index[n] * p.frame_stride;
-#if defined(AUPERF_WARP_SIMD)
-      if (row_inside(p, inv, y)) {
-        warp_row_inside_simd<DType, Layout>(p, inv, frame, n, y);
-        continue;
-      }
-#endif
-      for (int64_t x = 0; x < w; ++x) {
-        double sx, sy;
-        source_point(inv, x, y, &sx, &sy);
-        cases[x] = locate(sx, sy, p.width, p.height, &xs[x], &ys[x], &axs[x], &ays[x]);
-      }
-      for (int64_t x = 0; x < w; ++x) {
-        float v[3];
-        sample(p, frame, cases[x], xs[x], ys[x], axs[x], ays[x], v);
-        store_pixel<DType, Layout>(p, n, y, x, v);
+      for (int64_t x_begin = 0; x_begin < p.out_width; x_begin += kTileCols) {
+        const int64_t x_end = std::min(p.out_width, x_begin + kTileCols);
+        for (int64_t y = y_begin; y < y_end; ++y) {
+          warp_segment<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
+        }
       }
     }
   });
@@ -47,9 +63,9 @@ void warp_rows(const WarpParams& params, const std::vector<double>& inverse) {
 template <int DType>
 void warp_layout(const WarpParams& p, const std::vector<double>& inverse) {
   if (p.layout == kWarpNCHW) {
-    warp_rows<DType, kWarpNCHW>(p, inverse);
+    warp_tiles<DType, kWarpNCHW>(p, inverse);
   } else {
-    warp_rows<DType, kWarpNHWC>(p, inverse);
+    warp_tiles<DType, kWarpNHWC>(p, inverse);
   }
 }
 

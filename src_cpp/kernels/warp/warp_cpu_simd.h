@@ -38,7 +38,7 @@ inline __m128 sample_inside_ps(const uint8_t* p00, int64_t row_stride, float ax,
   return _mm_add_ps(top, _mm_mul_ps(wy, _mm_sub_ps(bottom, top)));
 }
 
-// A whole crop row whose taps all lie inside the frame with at least one spare row below (so
+// Pixels [x_begin, x_end) of a crop row whose taps all lie inside the frame with at least one spare row below (so
 // the 4-byte loads stay inside the buffer): same maths as locate + sample_inside + store_pixel
 // with the per-pixel case analysis dropped (sx, sy >= 0 there, so truncation is floor).
 // Normalises and stores one crop pixel from its 3 sampled channels (lanes 0-2).
@@ -64,13 +64,13 @@ inline void store_pixel_ps(const WarpParams& p, bool swap, __m128 scale, __m128 
   }
 }
 
-// A whole crop row whose taps all lie inside the frame with at least one spare row below (so
+// Pixels [x_begin, x_end) of a crop row whose taps all lie inside the frame with at least one spare row below (so
 // the 4-byte loads stay inside the buffer): the maths of source_point + locate + sample_inside +
 // store_pixel, two pixels' coordinates at a time, without the per-pixel case analysis (sx, sy
 // >= 0 there, so truncation is floor). Operations and their order match the scalar functions.
 template <int DType, int Layout>
-inline void warp_row_inside_simd(const WarpParams& p, const double* inv, const uint8_t* frame,
-                                 int64_t n, int64_t y) {
+inline void warp_segment_inside_simd(const WarpParams& p, const double* inv, const uint8_t* frame,
+                                     int64_t n, int64_t y, int64_t x_begin, int64_t x_end) {
   const bool swap = p.channel_map[0] == 2;
   const __m128 scale = _mm_setr_ps(p.scale[0], p.scale[1], p.scale[2], 0.0f);
   const __m128 bias = _mm_setr_ps(p.bias[0], p.bias[1], p.bias[2], 0.0f);
@@ -79,8 +79,8 @@ inline void warp_row_inside_simd(const WarpParams& p, const double* inv, const u
   const __m128d cx = _mm_set1_pd(inv[0]), cy = _mm_set1_pd(inv[3]);
   const __m128d ty = _mm_set1_pd(inv[1] * yd), tyy = _mm_set1_pd(inv[4] * yd);
   const __m128d tx = _mm_set1_pd(inv[2]), txx = _mm_set1_pd(inv[5]);
-  int64_t x = 0;
-  for (; x + 1 < p.out_width; x += 2) {
+  int64_t x = x_begin;
+  for (; x + 1 < x_end; x += 2) {
     const __m128d xd = _mm_setr_pd(static_cast<double>(x), static_cast<double>(x + 1));
     const __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cx, xd), ty), tx);
     const __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cy, xd), tyy), txx);
@@ -97,7 +97,7 @@ inline void warp_row_inside_simd(const WarpParams& p, const double* inv, const u
     store_pixel_ps<DType, Layout>(p, swap, scale, bias, n, y, x + 1,
                                   sample_inside_ps(frame + off1, rs, ax[1], ay[1]));
   }
-  for (; x < p.out_width; ++x) {
+  for (; x < x_end; ++x) {
     double sx, sy;
     source_point(inv, x, y, &sx, &sy);
     const int32_t x0 = static_cast<int32_t>(sx), y0 = static_cast<int32_t>(sy);
@@ -110,10 +110,12 @@ inline void warp_row_inside_simd(const WarpParams& p, const double* inv, const u
   }
 }
 
-// Whether every pixel of crop row y has its taps inside the frame with a spare row below. The
-// source point moves linearly along the row, so checking both ends covers the row.
-inline bool row_inside(const WarpParams& p, const double* inv, int64_t y) {
-  for (int64_t x : {int64_t{0}, p.out_width - 1}) {
+// Whether every pixel in [x_begin, x_end) of crop row y has its taps inside the frame with a
+// spare row below. The source point moves linearly along the row, so checking both ends covers
+// the segment.
+inline bool segment_inside(const WarpParams& p, const double* inv, int64_t y, int64_t x_begin,
+                           int64_t x_end) {
+  for (int64_t x : {x_begin, x_end - 1}) {
     double sx, sy;
     int32_t x0, y0;
     float ax, ay;
