@@ -62,7 +62,7 @@ class DeviceArray:
     @property
     def is_contiguous(self) -> bool:
         expected = self.dtype.itemsize
-        for size, stride in zip(reversed(self.shape), reversed(self.strides)):
+        for size, stride in zip(reversed(self.shape), reversed(self.strides), strict=True):
             if size > 1 and stride != expected:
                 return False
             expected *= size

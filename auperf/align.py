@@ -154,9 +154,14 @@ def _estimate_similarity_cuda(dev, template, return_status, stream):
     if n:
         with _arrays.launch_guard(pts, handle, (pts.obj, tmpl), sync=True):
             _core.similarity_cuda(
-                pts.ptr, _arrays.device_array(tmpl, "template").ptr, n, k,
+                pts.ptr,
+                _arrays.device_array(tmpl, "template").ptr,
+                n,
+                k,
                 _arrays.device_array(matrices, "out").ptr,
-                _arrays.device_array(status, "status").ptr, handle, pts.device_id,
+                _arrays.device_array(status, "status").ptr,
+                handle,
+                pts.device_id,
             )
     status_host = _arrays.to_host(status).astype(np.int8)
     return _finish_similarity(matrices, status_host, return_status)

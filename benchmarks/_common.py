@@ -22,9 +22,10 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(fn: Callable[[], Any], *, repeats: int, warmup: int = 1,
-            sync: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Time ``fn`` ``repeats`` times after ``warmup`` calls; ``sync`` runs inside the timed region."""
+def measure(
+    fn: Callable[[], Any], *, repeats: int, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Time ``fn`` ``repeats`` times after ``warmup`` calls (``sync`` runs inside the timing)."""
     for _ in range(warmup):
         fn()
         if sync:
@@ -45,8 +46,13 @@ def summarise(times: list[float]) -> dict[str, Any]:
     return {"seconds": [float(t) for t in a], "median_s": float(med), "iqr_s": float(q3 - q1)}
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int, warmup: int = 1,
-                sync: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]],
+    *,
+    repeats: int,
+    warmup: int = 1,
+    sync: Callable[[], None] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Time several functions in alternation (A B C A B C ...), so that load on a shared machine
     hits all of them alike; returns ``measure``-style summaries by name."""
     for fn in fns.values():
@@ -75,8 +81,13 @@ def _cpu_model() -> str:
 
 def _commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None

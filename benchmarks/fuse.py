@@ -48,15 +48,17 @@ def main(argv=None) -> int:
     before = auperf.get_num_threads()
     fns = {"numpy": lambda: numpy_rule(logits, thr)}
     for t in (1, 2):
-        fns[f"auperf_{t}thread"] = (lambda t=t: (auperf.set_num_threads(t), fuse_views(logits, thr)))
+        fns[f"auperf_{t}thread"] = lambda t=t: (auperf.set_num_threads(t), fuse_views(logits, thr))
     result["cpu"] = interleaved(fns, repeats=3 if args.quick else args.repeats, warmup=2)
     auperf.set_num_threads(before)
     base = result["cpu"]["numpy"]["median_s"]
     result["speedup_vs_numpy"] = {k: base / v["median_s"] for k, v in result["cpu"].items()}
     print(f"fuse_views, {n} faces x {args.views} views x {args.aus} AUs (CPU)")
     for k, v in result["cpu"].items():
-        print(f"  {k:16s} {v['median_s'] * 1e3:8.3f} ms  (IQR {v['iqr_s'] * 1e3:.3f})"
-              f"  {result['speedup_vs_numpy'][k]:.2f}x vs numpy")
+        print(
+            f"  {k:16s} {v['median_s'] * 1e3:8.3f} ms  (IQR {v['iqr_s'] * 1e3:.3f})"
+            f"  {result['speedup_vs_numpy'][k]:.2f}x vs numpy"
+        )
     name = gpu_name()
     if name:
         import torch
@@ -74,10 +76,18 @@ def main(argv=None) -> int:
             "auperf_cuda": measure(lambda: fuse_views(lg, th), repeats=50, warmup=5, sync=sync),
         }
         g = result["gpu"]
-        result["gpu_speedup_vs_torch"] = g["torch_expression"]["median_s"] / g["auperf_cuda"]["median_s"]
+        result["gpu_speedup_vs_torch"] = (
+            g["torch_expression"]["median_s"] / g["auperf_cuda"]["median_s"]
+        )
         print(f"GPU ({name}): {result['gpu_speedup_vs_torch']:.2f}x vs the torch expression")
-    payload = {"benchmark": "fuse", "faces": n, "views": args.views, "aus": args.aus,
-               "metadata": metadata(device=name), **result}
+    payload = {
+        "benchmark": "fuse",
+        "faces": n,
+        "views": args.views,
+        "aus": args.aus,
+        "metadata": metadata(device=name),
+        **result,
+    }
     if not args.no_write and not args.quick:
         print("  wrote", write_result("fuse", payload))
     return 0

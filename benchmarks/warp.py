@@ -58,8 +58,13 @@ def baseline(frames, matrices, index):
 
     out = np.empty((len(matrices), 3, SIZE, SIZE), np.float32)
     for i, m in enumerate(matrices):
-        crop = cv2.warpAffine(frames[index[i]], m, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            frames[index[i]],
+            m,
+            (SIZE, SIZE),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
         out[i] = ((crop.astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1)
     return out
 
@@ -76,12 +81,16 @@ def run_cpu(faces: int, repeats: int) -> dict:
         def fn():
             auperf.set_num_threads(threads)
             return warp_faces(frames, matrices, index, **kw)
+
         return fn
 
     # Same answer first: the benchmark compares equal work.
     diff = np.abs(ours(1)() - baseline(frames, matrices, index)).max()
-    fns = {"baseline_cv2_numpy_1thread": lambda: baseline(frames, matrices, index),
-           "auperf_1thread": ours(1), "auperf_2threads": ours(2)}
+    fns = {
+        "baseline_cv2_numpy_1thread": lambda: baseline(frames, matrices, index),
+        "auperf_1thread": ours(1),
+        "auperf_2threads": ours(2),
+    }
     timings = interleaved(fns, repeats=repeats)
     auperf.set_num_threads(before)
     base = timings["baseline_cv2_numpy_1thread"]["median_s"]
@@ -140,20 +149,36 @@ def main(argv=None) -> int:
     cpu = run_cpu(faces, repeats)
     print(f"warp_faces, {faces} faces 1080p -> {SIZE}x{SIZE} float32 NCHW (CPU)")
     for k, v in cpu["timings"].items():
-        print(f"  {k:30s} {v['median_s'] * 1e3:9.2f} ms  (IQR {v['iqr_s'] * 1e3:.2f} ms)"
-              f"  {faces / v['median_s']:9.0f} faces/s")
-    print(f"  speedup vs baseline (1 thread): {cpu['speedup_vs_baseline_1thread']:.2f}x;"
-          f" 2-thread scaling: {cpu['scaling_2threads_vs_1']:.2f}x")
-    payload = {"benchmark": "warp", "faces": faces, "size": SIZE,
-               "metadata": metadata(), "cpu": cpu}
+        print(
+            f"  {k:30s} {v['median_s'] * 1e3:9.2f} ms  (IQR {v['iqr_s'] * 1e3:.2f} ms)"
+            f"  {faces / v['median_s']:9.0f} faces/s"
+        )
+    print(
+        f"  speedup vs baseline (1 thread): {cpu['speedup_vs_baseline_1thread']:.2f}x;"
+        f" 2-thread scaling: {cpu['scaling_2threads_vs_1']:.2f}x"
+    )
+    payload = {
+        "benchmark": "warp",
+        "faces": faces,
+        "size": SIZE,
+        "metadata": metadata(),
+        "cpu": cpu,
+    }
     if not args.no_write and not args.quick:
         print("  wrote", write_result("warp", payload))
     if name:
         gpu = run_gpu(faces, repeats)
-        print(f"GPU ({name}): {gpu['faces_per_s']:.0f} faces/s, "
-              f"{gpu['fraction_of_copy_bandwidth']:.2f} of copy bandwidth")
-        gpayload = {"benchmark": "warp", "faces": faces, "size": SIZE,
-                    "metadata": metadata(device=name), "gpu": gpu}
+        print(
+            f"GPU ({name}): {gpu['faces_per_s']:.0f} faces/s, "
+            f"{gpu['fraction_of_copy_bandwidth']:.2f} of copy bandwidth"
+        )
+        gpayload = {
+            "benchmark": "warp",
+            "faces": faces,
+            "size": SIZE,
+            "metadata": metadata(device=name),
+            "gpu": gpu,
+        }
         if not args.no_write and not args.quick:
             print("  wrote", write_result("warp", gpayload))
     return 0

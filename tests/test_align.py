@@ -123,7 +123,9 @@ def test_invert_affine_roundtrip_and_errors(rng):
     m = align.estimate_similarity(_random_faces(rng, 10), align.TEMPLATE_224)
     inv = align.invert_affine(m)
     full = lambda a: np.concatenate([a, np.broadcast_to([0, 0, 1.0], (len(a), 1, 3))], axis=1)  # noqa: E731
-    np.testing.assert_allclose(full(inv) @ full(m), np.broadcast_to(np.eye(3), (10, 3, 3)), atol=1e-9)
+    np.testing.assert_allclose(
+        full(inv) @ full(m), np.broadcast_to(np.eye(3), (10, 3, 3)), atol=1e-9
+    )
     with pytest.raises(errors.SingularMatrixError, match=r"faces \[0\]"):
         align.invert_affine(np.zeros((1, 2, 3)))
     with pytest.raises(errors.NonFiniteError):

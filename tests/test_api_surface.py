@@ -18,8 +18,17 @@ def test_top_level_names():
 def test_ops_names_and_keywords():
     assert set(auperf.ops.__all__) >= {"warp_faces", "fuse_views"}
     params = inspect.signature(auperf.ops.warp_faces).parameters
-    for kw in ("size", "mean", "std", "input_order", "output_order", "dtype", "layout",
-               "border_value", "out"):
+    for kw in (
+        "size",
+        "mean",
+        "std",
+        "input_order",
+        "output_order",
+        "dtype",
+        "layout",
+        "border_value",
+        "out",
+    ):
         assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY, kw
     assert list(params)[:3] == ["frames", "matrices", "frame_index"]
     assert list(inspect.signature(auperf.ops.fuse_views).parameters)[:2] == ["logits", "thresholds"]
@@ -52,3 +61,27 @@ def test_import_does_not_pull_heavy_frameworks():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import auperf pulled in {out.stdout.strip()}"
+
+
+def test_synth_and_datasets_names():
+    import auperf.datasets
+    import auperf.synth
+
+    for name in (
+        "FaceRenderer",
+        "RenderResult",
+        "sample_params",
+        "au_from_expression",
+        "expression_from_au",
+        "render_sequence",
+        "render_multiface",
+        "PARAM_DIM",
+        "AU_IDS",
+        "EXPRESSION_NAMES",
+    ):
+        assert hasattr(auperf.synth, name), name
+    for name in ("open_dataset", "available_layouts", "flip_labels", "weak_model_labels"):
+        assert hasattr(auperf.datasets, name), name
+    from auperf.labels import EXPRESSIONS
+
+    assert auperf.synth.CATEGORY_NAMES == EXPRESSIONS

@@ -13,15 +13,20 @@ from auperf.ops.reference import fuse_reference
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(0, 50), v=st.integers(1, 5), l=st.integers(1, 20),
-       seed=st.integers(0, 2**31 - 1), per_au=st.booleans())
-def test_matches_reference(n, v, l, seed, per_au):
+@given(
+    n=st.integers(0, 50),
+    v=st.integers(1, 5),
+    num_aus=st.integers(1, 20),
+    seed=st.integers(0, 2**31 - 1),
+    per_au=st.booleans(),
+)
+def test_matches_reference(n, v, num_aus, seed, per_au):
     rng = np.random.default_rng(seed)
-    logits = (rng.normal(0, 4, (n, v, l))).astype(np.float32)
-    thr = rng.uniform(0.05, 0.95, l).astype(np.float32) if per_au else np.float32(0.5)
+    logits = (rng.normal(0, 4, (n, v, num_aus))).astype(np.float32)
+    thr = rng.uniform(0.05, 0.95, num_aus).astype(np.float32) if per_au else np.float32(0.5)
     p, a = fuse_views(logits, thr)
     p_ref, _ = fuse_reference(logits, thr)
-    assert p.shape == (n, l) and p.dtype == np.float32 and a.dtype == np.bool_
+    assert p.shape == (n, num_aus) and p.dtype == np.float32 and a.dtype == np.bool_
     # exp and the division are float32: within a few units in the last place of the float64 rule.
     np.testing.assert_allclose(p, p_ref, rtol=1e-6, atol=3e-7)
     np.testing.assert_array_equal(a, p >= thr)
@@ -94,7 +99,12 @@ def test_non_contiguous_logits_are_accepted(rng):
 @pytest.mark.parametrize(
     "logits, thr, exc, match",
     [
-        (np.zeros((2, 12), np.float32), 0.5, errors.ShapeError, r"logits: expected shape \(N, V, L\)"),
+        (
+            np.zeros((2, 12), np.float32),
+            0.5,
+            errors.ShapeError,
+            r"logits: expected shape \(N, V, L\)",
+        ),
         (np.zeros((2, 0, 12), np.float32), 0.5, errors.ShapeError, "V >= 1"),
         (np.zeros((2, 2, 0), np.float32), 0.5, errors.ShapeError, "L >= 1"),
         (np.zeros((2, 2, 3), np.float64), 0.5, errors.DTypeError, "float32 or float16"),

@@ -41,15 +41,20 @@ def _affine(rng, frame_hw, out_size):
 
 def _cv2_warp(frame, m, size, border=0):
     return cv2.warpAffine(
-        frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        frame,
+        m,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
         borderValue=(border, border, border),
     )
 
 
 def _agreement_with_cv2(frames, mats, idx, size, border=0):
-    ours = warp_faces(frames, mats, idx, size=size, dtype="uint8", layout="NHWC",
-                      border_value=border)
-    ref = np.stack([_cv2_warp(frames[i], m, size, border) for m, i in zip(mats, idx)])
+    ours = warp_faces(
+        frames, mats, idx, size=size, dtype="uint8", layout="NHWC", border_value=border
+    )
+    ref = np.stack([_cv2_warp(frames[i], m, size, border) for m, i in zip(mats, idx, strict=True)])
     diff = np.abs(ours.astype(np.int16) - ref.astype(np.int16))
     return float((diff <= 1).mean()), int(diff.max())
 
@@ -76,8 +81,11 @@ def test_uint8_matches_cv2_partly_and_wholly_outside(astronaut, rng):
 
 @pytest.mark.parametrize("hw", [(1, 1), (1, 7), (5, 1), (2, 2), (17, 33), (480, 640)])
 def test_uint8_matches_cv2_small_and_odd_frames(rng, hw):
-    base = cv2.resize(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8), (hw[1], hw[0]),
-                      interpolation=cv2.INTER_LINEAR)
+    base = cv2.resize(
+        rng.integers(0, 256, (4, 4, 3), dtype=np.uint8),
+        (hw[1], hw[0]),
+        interpolation=cv2.INTER_LINEAR,
+    )
     frames = base.reshape(1, *hw, 3)
     mats = np.stack([_affine(rng, hw, 24) for _ in range(8)])
     frac, worst = _agreement_with_cv2(frames, mats, np.zeros(8, np.int64), 24, border=90)
@@ -91,8 +99,13 @@ def _smooth_frames(rng, b, h, w):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    b=st.integers(1, 3), h=st.integers(1, 64), w=st.integers(1, 64), n=st.integers(1, 6),
-    oh=st.integers(1, 40), ow=st.integers(1, 40), seed=st.integers(0, 2**31 - 1),
+    b=st.integers(1, 3),
+    h=st.integers(1, 64),
+    w=st.integers(1, 64),
+    n=st.integers(1, 6),
+    oh=st.integers(1, 40),
+    ow=st.integers(1, 40),
+    seed=st.integers(0, 2**31 - 1),
     border=st.integers(0, 255),
 )
 def test_float_matches_float64_reference(b, h, w, n, oh, ow, seed, border):
@@ -112,10 +125,19 @@ def test_normalisation_layouts_and_channel_orders(astronaut, rng):
     crops = warp_reference(frames, mats, idx, (64, 64))
     for out_order in ("RGB", "BGR"):
         for layout in ("NCHW", "NHWC"):
-            ours = warp_faces(frames, mats, idx, size=64, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                              output_order=out_order, layout=layout)
-            ref = normalise_reference(crops, IMAGENET_MEAN, IMAGENET_STD,
-                                      swap_rb=out_order == "BGR", layout=layout)
+            ours = warp_faces(
+                frames,
+                mats,
+                idx,
+                size=64,
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                output_order=out_order,
+                layout=layout,
+            )
+            ref = normalise_reference(
+                crops, IMAGENET_MEAN, IMAGENET_STD, swap_rb=out_order == "BGR", layout=layout
+            )
             assert ours.shape == ref.shape and ours.dtype == np.float32
             np.testing.assert_allclose(ours, ref, atol=1e-4 / 0.224, rtol=0)
     # BGR input to RGB output equals RGB input to RGB output.
@@ -191,7 +213,7 @@ def test_estimate_then_warp_puts_landmarks_on_the_template(astronaut):
     m = align.estimate_similarity(pts[None], align.TEMPLATE_224)
     crop = warp_faces(frame, m, size=224, dtype="uint8", layout="NHWC")[0, ..., 0]
     for tx, ty in align.TEMPLATE_224:
-        patch = crop[int(ty) - 6:int(ty) + 7, int(tx) - 6:int(tx) + 7]
+        patch = crop[int(ty) - 6 : int(ty) + 7, int(tx) - 6 : int(tx) + 7]
         ys, xs = np.nonzero(patch > 128)
         assert len(xs) > 0
         cy, cx = ys.mean() + int(ty) - 6, xs.mean() + int(tx) - 6
@@ -246,15 +268,31 @@ F1 = np.zeros((1, 8, 8, 3), np.uint8)
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        (dict(frames=np.zeros((8, 8, 3), np.uint8)), errors.ShapeError, r"frames: expected shape \(B, H, W, 3\)"),
+        (
+            dict(frames=np.zeros((8, 8, 3), np.uint8)),
+            errors.ShapeError,
+            r"frames: expected shape \(B, H, W, 3\)",
+        ),
         (dict(frames=np.zeros((1, 8, 8, 4), np.uint8)), errors.ShapeError, "3 channels"),
         (dict(frames=np.zeros((1, 0, 8, 3), np.uint8)), errors.ShapeError, "H, W >= 1"),
-        (dict(frames=np.zeros((1, 8, 8, 3), np.float32)), errors.DTypeError, "frames: expected uint8"),
-        (dict(matrices=np.zeros((1, 3, 3))), errors.ShapeError, r"matrices: expected shape \(N, 2, 3\)"),
+        (
+            dict(frames=np.zeros((1, 8, 8, 3), np.float32)),
+            errors.DTypeError,
+            "frames: expected uint8",
+        ),
+        (
+            dict(matrices=np.zeros((1, 3, 3))),
+            errors.ShapeError,
+            r"matrices: expected shape \(N, 2, 3\)",
+        ),
         (dict(frame_index=np.array([1])), errors.IndexRangeError, "frame_index: entry 0 is 1"),
         (dict(frame_index=np.array([-1])), errors.IndexRangeError, "entry 0 is -1"),
         (dict(frame_index=np.array([0.0])), errors.DTypeError, "frame_index: expected integers"),
-        (dict(frame_index=np.array([0, 0])), errors.ShapeError, r"frame_index: expected shape \(1,\)"),
+        (
+            dict(frame_index=np.array([0, 0])),
+            errors.ShapeError,
+            r"frame_index: expected shape \(1,\)",
+        ),
         (dict(matrices=np.full((1, 2, 3), np.nan)), errors.NonFiniteError, "face 0 holds NaN"),
         (dict(matrices=np.zeros((1, 2, 3))), errors.SingularMatrixError, "face 0 is singular"),
         (dict(size=0), errors.ShapeError, "size"),
@@ -291,8 +329,13 @@ def test_device_frames_need_cuda():
     class FakeCuda:
         """An object that claims to be CUDA memory, as a torch/cupy tensor would."""
 
-        __cuda_array_interface__ = {"shape": (1, 8, 8, 3), "typestr": "|u1", "data": (0, False),
-                                    "version": 3, "strides": None}
+        __cuda_array_interface__ = {
+            "shape": (1, 8, 8, 3),
+            "typestr": "|u1",
+            "data": (0, False),
+            "version": 3,
+            "strides": None,
+        }
 
     del torch
     with pytest.raises((errors.CudaUnavailableError, errors.DeviceError)):

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import DTypeError, NonFiniteError, ParameterError, ShapeError, ValueRangeError
+from ..labels import EXPRESSIONS
 from ._errors import DatasetError
 
 __all__ = [
@@ -37,19 +38,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("auperf")
-
-#: The expression classes every reader maps to, by index (AffectNet's order): the 7 basic
-#: expressions of RAF-DB and FERPlus are indices 0-6, contempt (AffectNet, FERPlus) is 7.
-EXPRESSIONS: tuple[str, ...] = (
-    "neutral",
-    "happiness",
-    "sadness",
-    "surprise",
-    "fear",
-    "disgust",
-    "anger",
-    "contempt",
-)
 
 #: File name of the auperf landmark sidecar, at the dataset root.
 LANDMARKS_SIDECAR = "auperf_landmarks.csv"

@@ -40,17 +40,17 @@ def fuse_views(logits: Any, thresholds: Any = 0.5, *, stream: int | None = None)
     ldtype = dlogits.dtype if dlogits is not None else np.asarray(logits).dtype
     if len(shape) != 3:
         raise ShapeError(f"logits: expected shape (N, V, L), got {tuple(shape)}")
-    n, v, l = (int(s) for s in shape)
-    if v < 1 or l < 1:
+    n, v, num_aus = (int(s) for s in shape)
+    if v < 1 or num_aus < 1:
         raise ShapeError(f"logits: expected V >= 1 views and L >= 1 AUs, got {tuple(shape)}")
     if ldtype not in (np.float32, np.float16):
         raise DTypeError(f"logits: expected float32 or float16, got {ldtype}")
     dthr = _arrays.device_array(thresholds, "thresholds")
     thr_host = _arrays.to_host(thresholds) if dthr is not None else np.asarray(thresholds)
     thr = np.ascontiguousarray(np.atleast_1d(thr_host), dtype=np.float32)
-    if thr.ndim != 1 or thr.shape[0] not in (1, l):
+    if thr.ndim != 1 or thr.shape[0] not in (1, num_aus):
         raise ShapeError(
-            f"thresholds: expected a scalar or ({l},) values, got shape {np.shape(thr_host)}"
+            f"thresholds: expected a scalar or ({num_aus},) values, got shape {np.shape(thr_host)}"
         )
     bad = np.flatnonzero(~((thr >= 0) & (thr <= 1)))
     if bad.size:
@@ -62,20 +62,28 @@ def fuse_views(logits: Any, thresholds: Any = 0.5, *, stream: int | None = None)
 
     if dlogits is None:
         lg = np.ascontiguousarray(logits)
-        probs = np.empty((n, l), dtype=np.float32)
-        active = np.empty((n, l), dtype=np.bool_)
+        probs = np.empty((n, num_aus), dtype=np.float32)
+        active = np.empty((n, num_aus), dtype=np.bool_)
         _core.fuse_cpu(lg, thr, probs, active)
         return probs, active
 
     lg = dlogits if dlogits.is_contiguous else dlogits.contiguous_as(str(ldtype))
     thr_dev = _arrays.device_array(_arrays.to_device_like(thr, lg), "thresholds")
-    probs = lg.empty((n, l), "float32")
-    active = lg.empty((n, l), "bool")
+    probs = lg.empty((n, num_aus), "float32")
+    active = lg.empty((n, num_aus), "bool")
     handle = lg.stream(stream)
     with _arrays.launch_guard(lg, handle, (lg.obj, thr_dev.obj)):
         _core.fuse_cuda(
-            lg.ptr, 0 if ldtype == np.float32 else 1, n, v, l, thr_dev.ptr, thr.shape[0],
+            lg.ptr,
+            0 if ldtype == np.float32 else 1,
+            n,
+            v,
+            num_aus,
+            thr_dev.ptr,
+            thr.shape[0],
             _arrays.device_array(probs, "probabilities").ptr,
-            _arrays.device_array(active, "active").ptr, handle, lg.device_id,
+            _arrays.device_array(active, "active").ptr,
+            handle,
+            lg.device_id,
         )
     return probs, active

@@ -32,7 +32,6 @@ def warp_reference(
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     for i in range(n):
         frame = frames[frame_index[i]].astype(np.float64)
-        fh, fw = frame.shape[:2]
         m = np.vstack([np.asarray(matrices[i], dtype=np.float64), [0.0, 0.0, 1.0]])
         inv = np.linalg.inv(m)
         sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
@@ -42,18 +41,21 @@ def warp_reference(
         ax = (sx - x0)[..., None]
         ay = (sy - y0)[..., None]
 
-        def tap(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-            inside = (xx >= 0) & (xx < fw) & (yy >= 0) & (yy < fh)
-            yc = np.clip(yy, 0, fh - 1).astype(np.int64)
-            xc = np.clip(xx, 0, fw - 1).astype(np.int64)
-            return np.where(inside[..., None], frame[yc, xc], border)
-
-        v00, v01 = tap(y0, x0), tap(y0, x0 + 1)
-        v10, v11 = tap(y0 + 1, x0), tap(y0 + 1, x0 + 1)
+        v00, v01 = _tap(frame, y0, x0, border), _tap(frame, y0, x0 + 1, border)
+        v10, v11 = _tap(frame, y0 + 1, x0, border), _tap(frame, y0 + 1, x0 + 1, border)
         out[i] = (
             v00 * (1 - ax) * (1 - ay) + v01 * ax * (1 - ay) + v10 * (1 - ax) * ay + v11 * ax * ay
         )
     return out
+
+
+def _tap(frame: np.ndarray, yy: np.ndarray, xx: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """Frame pixels at integer (yy, xx); the border value where they fall outside."""
+    fh, fw = frame.shape[:2]
+    inside = (xx >= 0) & (xx < fw) & (yy >= 0) & (yy < fh)
+    yc = np.clip(yy, 0, fh - 1).astype(np.int64)
+    xc = np.clip(xx, 0, fw - 1).astype(np.int64)
+    return np.where(inside[..., None], frame[yc, xc], border)
 
 
 def normalise_reference(

@@ -97,8 +97,22 @@ def warp_faces(
     _arrays.same_device(named)
     if dframes is not None:
         return _warp_cuda(
-            dframes, dmatrices, dindex, frame_index is None, out, out_h, out_w, dtype, dtype_code,
-            layout_code, channel_map, scale, bias, border, stream, validate,
+            dframes,
+            dmatrices,
+            dindex,
+            frame_index is None,
+            out,
+            out_h,
+            out_w,
+            dtype,
+            dtype_code,
+            layout_code,
+            channel_map,
+            scale,
+            bias,
+            border,
+            stream,
+            validate,
         )
 
     f = np.asarray(frames)
@@ -119,8 +133,10 @@ def warp_faces(
 def _parse_size(size: Any) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         h = w = int(size)
-    elif isinstance(size, Sequence) and len(size) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size
+    elif (
+        isinstance(size, Sequence)
+        and len(size) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
     ):
         h, w = int(size[0]), int(size[1])
     else:
@@ -230,8 +246,22 @@ def _host_out(out: Any, shape: tuple, dtype: str) -> np.ndarray:
 
 
 def _warp_cuda(
-    dframes, dmatrices, dindex, index_missing, out, out_h, out_w, dtype, dtype_code, layout_code,
-    channel_map, scale, bias, border, stream, validate,
+    dframes,
+    dmatrices,
+    dindex,
+    index_missing,
+    out,
+    out_h,
+    out_w,
+    dtype,
+    dtype_code,
+    layout_code,
+    channel_map,
+    scale,
+    bias,
+    border,
+    stream,
+    validate,
 ):
     from .. import _core
     from ..align import invert_affine
@@ -271,13 +301,32 @@ def _warp_cuda(
     if dout is None or dout.device_id != dframes.device_id:
         raise DeviceError("out: expected a CUDA array on the device of frames")
     if dout.shape != shape or dout.dtype != np.dtype(dtype) or not dout.is_contiguous:
-        raise ShapeError(f"out: expected C-contiguous {shape} {dtype}, got {dout.shape} {dout.dtype}")
+        raise ShapeError(
+            f"out: expected C-contiguous {shape} {dtype}, got {dout.shape} {dout.dtype}"
+        )
     frame_stride = dframes.strides[0] if b > 1 else dframes.strides[1] * dframes.shape[1]
     handle = dframes.stream(stream)
     with _arrays.launch_guard(dframes, handle, (dframes.obj, m.obj, idx.obj)):
         _core.warp_cuda(
-            dframes.ptr, b, dframes.shape[1], dframes.shape[2], frame_stride, dframes.strides[1],
-            m.ptr, idx.ptr, n, dout.ptr, out_h, out_w, channel_map, scale, bias, border,
-            dtype_code, layout_code, handle, dframes.device_id,
+            dframes.ptr,
+            b,
+            dframes.shape[1],
+            dframes.shape[2],
+            frame_stride,
+            dframes.strides[1],
+            m.ptr,
+            idx.ptr,
+            n,
+            dout.ptr,
+            out_h,
+            out_w,
+            channel_map,
+            scale,
+            bias,
+            border,
+            dtype_code,
+            layout_code,
+            handle,
+            dframes.device_id,
         )
     return result

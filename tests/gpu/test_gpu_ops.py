@@ -35,16 +35,24 @@ def test_warp_cuda_matches_cpu(cuda, dtype, layout):
     if dtype != "uint8":
         kw.update(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), output_order="BGR")
     cpu = warp_faces(frames, mats, idx, **kw)
-    gpu = warp_faces(torch.from_numpy(frames).to(cuda), torch.from_numpy(mats).to(cuda),
-                     torch.from_numpy(idx).to(cuda), **kw)
+    gpu = warp_faces(
+        torch.from_numpy(frames).to(cuda),
+        torch.from_numpy(mats).to(cuda),
+        torch.from_numpy(idx).to(cuda),
+        **kw,
+    )
     assert isinstance(gpu, torch.Tensor) and gpu.device == cuda
     got = gpu.cpu().numpy()
     if dtype == "uint8":
         assert np.abs(got.astype(int) - cpu.astype(int)).max() <= 1
         assert (got == cpu).mean() > 0.999
     else:
-        np.testing.assert_allclose(got.astype(np.float32), cpu.astype(np.float32),
-                                   atol=1e-5 if dtype == "float32" else 2e-3, rtol=0)
+        np.testing.assert_allclose(
+            got.astype(np.float32),
+            cpu.astype(np.float32),
+            atol=1e-5 if dtype == "float32" else 2e-3,
+            rtol=0,
+        )
 
 
 def test_warp_cuda_strided_frames_and_stream(cuda):
@@ -58,8 +66,9 @@ def test_warp_cuda_strided_frames_and_stream(cuda):
     dev = torch.from_numpy(frames).to(cuda)[:, ::2]  # strided rows on the device
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        gpu = warp_faces(dev, torch.from_numpy(mats).to(cuda), torch.from_numpy(idx).to(cuda),
-                         size=48)
+        gpu = warp_faces(
+            dev, torch.from_numpy(mats).to(cuda), torch.from_numpy(idx).to(cuda), size=48
+        )
     stream.synchronize()
     np.testing.assert_allclose(gpu.cpu().numpy(), cpu, atol=1e-5)
 
@@ -98,7 +107,9 @@ def test_similarity_cuda_matches_cpu(cuda):
     import torch
 
     rng = np.random.default_rng(6)
-    pts = align.TEMPLATE_112[None] * rng.uniform(0.5, 4, (500, 1, 1)) + rng.uniform(0, 1000, (500, 1, 2))
+    pts = align.TEMPLATE_112[None] * rng.uniform(0.5, 4, (500, 1, 1)) + rng.uniform(
+        0, 1000, (500, 1, 2)
+    )
     pts += rng.normal(0, 1.5, pts.shape)
     cpu = align.estimate_similarity(pts, align.TEMPLATE_256)
     gpu = align.estimate_similarity(torch.from_numpy(pts).to(cuda), align.TEMPLATE_256)
