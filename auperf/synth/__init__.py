@@ -67,6 +67,7 @@ from .samplers import (
     sample_params,
     sample_pose,
 )
+from .export import DATASET_LAYOUTS, au_values, write_dataset
 from .sheet import contact_sheet
 from .video import MultiFaceFrames, Sequence, render_multiface, render_sequence, sequence_params
 
@@ -125,6 +126,9 @@ __all__ = [
     "sample_params",
     "sample_pose",
     "contact_sheet",
+    "DATASET_LAYOUTS",
+    "au_values",
+    "write_dataset",
     "MultiFaceFrames",
     "Sequence",
     "render_multiface",
