@@ -33,7 +33,8 @@ def build_info() -> dict[str, Any]:
         A dict with ``version``, ``compiler``, ``cuda_compiled`` (bool), ``cuda_archs`` (list of
         str), ``cuda_runtime_version`` (e.g. ``"13.0"``, or ``None`` without CUDA),
         ``cuda_driver_version`` (``None`` where no driver is present), ``cuda_device_count``
-        (0 on machines without a GPU; never raises) and ``num_threads`` (CPU kernel threads).
+        (0 on machines without a GPU; never raises), ``num_threads`` (CPU kernel threads) and
+        ``warp_cpu_path`` (the CPU loop of warp_faces here: ``avx2``, ``sse4.1`` or ``scalar``).
     """
     from . import _core
 

@@ -19,6 +19,7 @@ def test_build_info_fields():
     assert isinstance(info["cuda_archs"], list)
     assert isinstance(info["cuda_device_count"], int) and info["cuda_device_count"] >= 0
     assert isinstance(info["num_threads"], int) and info["num_threads"] >= 1
+    assert info["warp_cpu_path"] in ("avx2", "sse4.1", "scalar")
     if info["cuda_compiled"]:
         assert re.fullmatch(r"\d+\.\d+", info["cuda_runtime_version"])
         assert any(a.startswith("80") for a in info["cuda_archs"])

@@ -342,3 +342,45 @@ def test_device_frames_need_cuda():
         warp_faces(FakeCuda(), M1, size=8)
     with pytest.raises(errors.DeviceError, match="one device"):
         warp_faces(F1, FakeCuda(), size=8)
+
+
+def test_avx2_and_sse_loops_give_identical_bits(tmp_path):
+    """The AVX2 loop (chosen at run time) and the SSE4.1 loop must agree to the bit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from skimage import data\n"
+        "from auperf.ops import warp_faces\n"
+        "rng = np.random.default_rng(5)\n"
+        "frames = np.stack([data.astronaut(), data.astronaut()[::-1].copy()])\n"
+        "m = np.zeros((30, 2, 3))\n"
+        "a = rng.uniform(-0.6, 0.6, 30); s = rng.uniform(0.4, 2.0, 30)\n"
+        "m[:, 0, 0] = m[:, 1, 1] = np.cos(a) * s; m[:, 1, 0] = np.sin(a) * s\n"
+        "m[:, 0, 1] = -m[:, 1, 0]; m[:, :, 2] = rng.uniform(-300, 100, (30, 2))\n"
+        "idx = rng.integers(0, 2, 30)\n"
+        "outs = [warp_faces(frames, m, idx, size=(61, 77), dtype=d, layout=l, output_order=o)\n"
+        "        for d in ('float32', 'float16', 'uint8') for l in ('NCHW', 'NHWC')\n"
+        "        for o in ('RGB', 'BGR')]\n"
+        "np.savez(sys.argv[1], *outs)\n"
+        "import auperf; print(auperf.build_info()['warp_cpu_path'])\n"
+    )
+    results, paths = [], []
+    for env_extra, name in (({}, "default"), ({"AUPERF_WARP_NO_AVX2": "1"}, "sse")):
+        path = tmp_path / f"{name}.npz"
+        env = {**__import__("os").environ, **env_extra}
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        paths.append(run.stdout.strip())
+        results.append(np.load(path))
+    assert paths[1] == "sse4.1"
+    if paths[0] != "avx2":
+        pytest.skip(f"this CPU has no AVX2 (loop {paths[0]}): only the SSE4.1 loop ran")
+    for key in results[0].files:
+        np.testing.assert_array_equal(results[0][key], results[1][key], err_msg=key)

@@ -9,6 +9,7 @@
 #include "common/cuda_api.h"
 #include "common/errors.h"
 #include "common/parallel.h"
+#include "kernels/warp/warp.h"
 
 namespace py = pybind11;
 
@@ -68,6 +69,7 @@ py::dict build_info() {
   d["cuda_driver_version"] = driver.empty() ? py::object(py::none()) : py::object(py::str(driver));
   d["cuda_device_count"] = auperf::cuda_device_count();
   d["num_threads"] = auperf::get_num_threads();
+  d["warp_cpu_path"] = auperf::warp_cpu_path();
   return d;
 }
 

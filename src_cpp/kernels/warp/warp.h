@@ -46,6 +46,8 @@ struct WarpParams {
 void check_warp_params(const WarpParams& p, bool host_buffers);
 
 void warp_cpu(const WarpParams& p);
+// The CPU loop warp_cpu uses on this machine: "avx2", "sse4.1" or "scalar".
+const char* warp_cpu_path();
 void warp_cuda(const WarpParams& p, void* stream, int device);
 
 }  // namespace auperf

@@ -1,7 +1,9 @@
 // CPU launcher: tiles of all faces in parallel chunks, maths in warp_body.h. Row segments whose
 // taps all lie inside the frame take the SSE4.1 loop (warp_cpu_simd.h); the others locate every
-// pixel's taps, then sample (with the border) and store.
+// pixel's taps, then sample (with the border) and store. On CPUs with AVX2 the inside segments
+// take the AVX2 loop instead (chosen at run time; the build targets x86-64-v2).
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "common/parallel.h"
@@ -17,11 +19,28 @@ namespace {
 constexpr int64_t kTileRows = 16;
 constexpr int64_t kTileCols = 32;
 
+// The AVX2 loop runs where the CPU has AVX2, unless AUPERF_WARP_NO_AVX2 is set (the tests use
+// it to check that both loops give identical bits).
+bool use_avx2() {
+#if defined(AUPERF_WARP_AVX2)
+  static const bool enabled = __builtin_cpu_supports("avx2") && !std::getenv("AUPERF_WARP_NO_AVX2");
+  return enabled;
+#else
+  return false;
+#endif
+}
+
 template <int DType, int Layout>
 void warp_segment(const WarpParams& p, const double* inv, const uint8_t* frame, int64_t n,
                   int64_t y, int64_t x_begin, int64_t x_end) {
 #if defined(AUPERF_WARP_SIMD)
   if (segment_inside(p, inv, y, x_begin, x_end)) {
+#if defined(AUPERF_WARP_AVX2)
+    if (use_avx2()) {
+      warp_segment_inside_avx2<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
+      return;
+    }
+#endif
     warp_segment_inside_simd<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
     return;
   }
@@ -70,6 +89,14 @@ void warp_layout(const WarpParams& p, const std::vector<double>& inverse) {
 }
 
 }  // namespace
+
+const char* warp_cpu_path() {
+#if defined(AUPERF_WARP_SIMD)
+  return use_avx2() ? "avx2" : "sse4.1";
+#else
+  return "scalar";
+#endif
+}
 
 void warp_cpu(const WarpParams& p) {
   check_warp_params(p, /*host_buffers=*/true);
