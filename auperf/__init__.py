@@ -10,6 +10,9 @@ Submodules:
     datasets  readers and writers of the public AU/expression dataset layouts
     nets      network definitions (torch, imported only when used)
     manifest  the versioned model manifest format
+    backends  inference backends (onnxruntime, torch) behind one interface, imported lazily
+    detector  auperf.Detector: landmarks -> aligned crops -> backend -> fused AU probabilities
+    models    shipped models (the demo detector) and model lookup
     errors    typed exceptions
 """
 
@@ -21,9 +24,28 @@ from typing import Any
 from . import errors
 from ._version import __version__
 
-__all__ = ["__version__", "errors", "build_info", "set_num_threads", "get_num_threads"]
+__all__ = [
+    "__version__",
+    "errors",
+    "build_info",
+    "set_num_threads",
+    "get_num_threads",
+    "Detector",
+    "DetectionResult",
+]
 
-_LAZY_SUBMODULES = {"align", "ops", "synth", "datasets", "nets", "manifest"}
+_LAZY_SUBMODULES = {
+    "align",
+    "ops",
+    "synth",
+    "datasets",
+    "nets",
+    "manifest",
+    "backends",
+    "detector",
+    "models",
+}
+_LAZY_ATTRIBUTES = {"Detector": "detector", "DetectionResult": "detector"}
 
 
 def build_info() -> dict[str, Any]:
@@ -64,4 +86,6 @@ def get_num_threads() -> int:
 def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRIBUTES:
+        return getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
     raise AttributeError(f"module 'auperf' has no attribute {name!r}")

@@ -12,6 +12,7 @@ Messages name the argument, what was expected and what was received, for example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
@@ -29,6 +30,14 @@ __all__ = [
     "DatasetError",
     "ManifestError",
     "ManifestVersionError",
+    "BackendError",
+    "BackendUnavailableError",
+    "UnknownProviderError",
+    "FeedError",
+    "SessionClosedError",
+    "ModelNotFoundError",
+    "WeightsError",
+    "OptionalDependencyError",
 ]
 
 
@@ -100,3 +109,45 @@ class ManifestError(AuperfError, ValueError):
 
 class ManifestVersionError(ManifestError):
     """A manifest's ``format_version`` is newer than the one this library reads."""
+
+
+class BackendError(AuperfError, RuntimeError):
+    """A backend failed to load a model or to run it (the message names the model file)."""
+
+
+class BackendUnavailableError(BackendError):
+    """A requested backend cannot load on this machine: a package is not installed, an execution
+    provider is missing, no GPU is visible.
+
+    Attributes:
+        reasons: provider name -> why it could not load, for every provider that was tried.
+    """
+
+    def __init__(self, message: str, reasons: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons: dict[str, str] = dict(reasons or {})
+
+
+class UnknownProviderError(AuperfError, ValueError):
+    """A provider name that is not registered (the message lists the known names)."""
+
+
+class FeedError(AuperfError, ValueError):
+    """A session feed is not a mapping of the model's input names to arrays (a name is missing,
+    unknown, or its value is not an array)."""
+
+
+class SessionClosedError(AuperfError, RuntimeError):
+    """A session or Detector was used after ``close()``."""
+
+
+class ModelNotFoundError(AuperfError, FileNotFoundError):
+    """A model folder or manifest does not exist (or a folder holds no single manifest)."""
+
+
+class WeightsError(AuperfError, ValueError):
+    """A weights file (safetensors) is missing, unreadable or does not fit the network."""
+
+
+class OptionalDependencyError(AuperfError, ImportError):
+    """An optional package a feature needs (e.g. pandas for ``to_pandas()``) is not installed."""
