@@ -31,6 +31,7 @@ __all__ = [
     "template",
     "estimate_similarity",
     "invert_affine",
+    "five_points_from_68",
 ]
 
 # The widely used 5-point template of 112x112 face crops (ArcFace / insightface), in the point
@@ -193,3 +194,29 @@ def invert_affine(matrices: Any) -> np.ndarray:
     inv[:, 0, 2] = -(inv[:, 0, 0] * c + inv[:, 0, 1] * f)
     inv[:, 1, 2] = -(inv[:, 1, 0] * c + inv[:, 1, 1] * f)
     return inv
+
+
+def five_points_from_68(landmarks68: Any) -> np.ndarray:
+    """The 5 alignment points from iBUG 68-point landmarks, ``(N, 68, 2)`` -> ``(N, 5, 2)``.
+
+    Eye centres are the midpoints of each eye's corners (points 36/39 and 42/45): unlike the mean
+    of the 6 eye points they do not move when the lids close, so alignment stays put through
+    blinks and AU7/AU43. Then the nose tip (30) and the mouth corners (48, 54). This is the rule
+    the renderer's 5-point ground truth follows, and so the alignment the shipped models saw.
+
+    Convention:
+        Same coordinates as the input; output point order as the templates of this module.
+
+    Raises:
+        ShapeError: the input is not ``(N, 68, 2)``.
+    """
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    if lm.ndim != 3 or lm.shape[1:] != (68, 2):
+        raise ShapeError(f"landmarks68: expected shape (N, 68, 2), got {lm.shape}")
+    out = np.empty((lm.shape[0], 5, 2))
+    out[:, 0] = 0.5 * (lm[:, 36] + lm[:, 39])
+    out[:, 1] = 0.5 * (lm[:, 42] + lm[:, 45])
+    out[:, 2] = lm[:, 30]
+    out[:, 3] = lm[:, 48]
+    out[:, 4] = lm[:, 54]
+    return out

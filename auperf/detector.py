@@ -22,9 +22,10 @@ Convention:
     pixels, origin at the centre of the top-left pixel, x right, y down (as in
     :mod:`auperf.align`). Five points in the :mod:`auperf.align` order: eye on the image's
     left, eye on the image's right, nose tip, mouth corner image-left, mouth corner
-    image-right. 68 points in the iBUG order are reduced to these five: each eye centre is the
-    mean of its six eye points (36-41, 42-47), then point 30 (nose tip), 48 and 54 (mouth
-    corners). Boxes are ``(x0, y0, x1, y1)`` in frame pixels: the axis-aligned bounds of the
+    image-right. 68 points in the iBUG order are reduced to these five by
+    :func:`auperf.align.five_points_from_68` (eye centres as eye-corner midpoints, then points
+    30, 48 and 54), the rule the renderer's ground truth and so the shipped models follow.
+    Boxes are ``(x0, y0, x1, y1)`` in frame pixels: the axis-aligned bounds of the
     region the model saw (the crop's outline mapped back through the alignment).
 
 Thread safety:
@@ -44,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _arrays
+from . import _arrays, align
 from .backends._errors import OptionalDependencyError, SessionClosedError
 from .backends.base import array_shape_dtype
 from .errors import (
@@ -89,13 +90,7 @@ def to_five_points(landmarks: Any) -> np.ndarray:
         raise ShapeError(f"landmarks: expected shape (N, 5, 2) or (N, 68, 2), got {lm.shape}")
     if lm.shape[1] == 5:
         return np.ascontiguousarray(lm)
-    out = np.empty((lm.shape[0], 5, 2))
-    out[:, 0] = lm[:, 36:42].mean(axis=1)
-    out[:, 1] = lm[:, 42:48].mean(axis=1)
-    out[:, 2] = lm[:, 30]
-    out[:, 3] = lm[:, 48]
-    out[:, 4] = lm[:, 54]
-    return out
+    return align.five_points_from_68(lm)
 
 
 @dataclass(frozen=True)

@@ -259,16 +259,9 @@ def landmarks5_from_68(landmarks68: np.ndarray) -> np.ndarray:
     Returns:
         ``(N, 5, 2)`` float64 in the :mod:`auperf.align` point order.
     """
-    lm = np.asarray(landmarks68, dtype=np.float64)
-    if lm.ndim != 3 or lm.shape[1:] != (68, 2):
-        raise ShapeError(f"landmarks68: expected shape (N, 68, 2), got {lm.shape}")
-    out = np.empty((lm.shape[0], 5, 2))
-    out[:, 0] = 0.5 * (lm[:, 36] + lm[:, 39])
-    out[:, 1] = 0.5 * (lm[:, 42] + lm[:, 45])
-    out[:, 2] = lm[:, 30]
-    out[:, 3] = lm[:, 48]
-    out[:, 4] = lm[:, 54]
-    return out
+    from ..align import five_points_from_68
+
+    return five_points_from_68(landmarks68)
 
 
 # --- splines --------------------------------------------------------------------------------------
