@@ -118,7 +118,8 @@ def main(argv=None) -> int:
             continue
         print(
             f"  {r['provider']:>16s} batch {r['batch']:<4d} {r['faces_per_s']:9.0f} faces/s"
-            f"  {r['speedup_vs_baseline']:5.1f}x  (max |dp| {r['max_abs_difference_vs_baseline']:.1e})"
+            f"  {r['speedup_vs_baseline']:5.1f}x"
+            f"  (max |dp| {r['max_abs_difference_vs_baseline']:.1e})"
         )
     payload = {
         "benchmark": "detect",
