@@ -16,8 +16,7 @@ from .config import M0Config
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
-    """M0: two-view co-training AU detector (export; training runs through the Python API
-    until the data pipeline lands)."""
+    """M0: two-view co-training AU detector (train, export)."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -30,6 +29,57 @@ def default_config(path: Path) -> None:
     """Write the default M0 run file to PATH (YAML), to edit."""
     save_config(M0Config(), path)
     click.echo(f"wrote {path}")
+
+
+@main.command("train")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The run's YAML file (e.g. training/configs/m0_synth_small.yaml).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start over instead of resuming from the run directory's newest checkpoints.",
+)
+@click.option(
+    "--export-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to export ONNX + manifest (default: <out_dir>/export).",
+)
+@click.option("--name", default=None, help="Model name (default: m0-<backbone>).")
+@click.option("--no-export", is_flag=True, help="Skip the ONNX export.")
+@click.option(
+    "--threads", default=0, show_default=True, type=int, help="torch CPU threads (0: torch's)."
+)
+def train(
+    config_path: Path,
+    restart: bool,
+    export_dir: Path | None,
+    name: str | None,
+    no_export: bool,
+    threads: int,
+) -> None:
+    """Train M0 (or a baseline, per the config's variant), tune thresholds on validation,
+    refine labels and retrain as configured, export ONNX + manifest."""
+    import torch
+
+    from .train import train_m0
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    cfg = load_config(config_path, M0Config)
+    res = train_m0(cfg, resume=not restart, export=not no_export, export_dir=export_dir, name=name)
+    final = res.get("evaluation_after_refine", res["evaluation"])
+    line = f"validation mean F1 {final['val']['mean_f1']:.3f}"
+    if "test" in final:
+        line += f", test mean F1 {final['test']['mean_f1']:.3f} (thresholds tuned on validation)"
+    click.echo(line)
+    if "export" in res:
+        click.echo(f"wrote {res['export']['onnx']} and {res['export']['manifest']}")
+    click.echo(f"results: {Path(cfg.train.out_dir) / 'results.json'}")
 
 
 @main.command("export")

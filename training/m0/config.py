@@ -21,7 +21,10 @@ from auperf.nets.backbones import available_backbones
 
 from ..common.config import ConfigError, TrainConfig
 
-__all__ = ["BP4D_AUS", "IMAGENET_MEAN", "IMAGENET_STD", "M0Config"]
+__all__ = ["BP4D_AUS", "IMAGENET_MEAN", "IMAGENET_STD", "M0Config", "VARIANTS"]
+
+#: Training variants: M0 itself and the two baselines of the experiments.
+VARIANTS: tuple[str, ...] = ("m0", "bce_two_view", "bce_single_view")
 
 # The 12 AUs of BP4D, FACS number and name.
 BP4D_AUS: tuple[tuple[int, str], ...] = (
@@ -56,6 +59,12 @@ class M0Config:
         lambda_noisy, lambda_mv, lambda_cons: loss weights.
         pseudo_threshold: probability threshold of the pseudo-labels (semi-supervised variant).
         refine_gamma: weight of the given label in label refinement (source: 0.5).
+        refine_epochs: epochs of retraining on the refined labels after the main training
+            (0: no refinement stage; only for ``variant: m0``).
+        refine_scope: what the retraining updates: ``noisy_heads`` or ``all``.
+        variant: ``m0`` (clean and noisy heads, L_mv, L_cons), ``bce_two_view`` (two views,
+            plain BCE on all given labels, no L_mv / L_cons) or ``bce_single_view`` (one
+            backbone, plain BCE): the baselines of the experiments.
         balance_weights: weight the BCE terms per AU by inverse positive rate.
         colour_order, mean, std: input normalisation (8-bit pixel units), written to the
             manifest.
@@ -73,6 +82,9 @@ class M0Config:
     lambda_cons: float = 1.0
     pseudo_threshold: float = 0.5
     refine_gamma: float = 0.5
+    refine_epochs: int = 0
+    refine_scope: str = "noisy_heads"
+    variant: str = "m0"
     balance_weights: bool = True
     colour_order: str = "RGB"
     mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
@@ -110,6 +122,14 @@ class M0Config:
             )
         if not 0 <= self.refine_gamma <= 1:
             raise ConfigError(f"refine_gamma: expected a value in [0, 1], got {self.refine_gamma}")
+        if self.refine_epochs < 0:
+            raise ConfigError(f"refine_epochs: expected >= 0, got {self.refine_epochs}")
+        if self.refine_scope not in ("noisy_heads", "all"):
+            raise ConfigError(
+                f"refine_scope: expected 'noisy_heads' or 'all', got {self.refine_scope!r}"
+            )
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"variant: expected one of {list(VARIANTS)}, got {self.variant!r}")
         if self.colour_order not in ("RGB", "BGR"):
             raise ConfigError(f"colour_order: expected 'RGB' or 'BGR', got {self.colour_order!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:

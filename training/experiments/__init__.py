@@ -1,0 +1,1 @@
+"""Experiment scripts whose outputs are committed under ``training/results/``."""
