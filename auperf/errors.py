@@ -38,6 +38,15 @@ __all__ = [
     "ModelNotFoundError",
     "WeightsError",
     "OptionalDependencyError",
+    "TargetError",
+    "EngineError",
+    "EngineBuildError",
+    "EngineMismatchError",
+    "EngineNotFoundError",
+    "EngineRuntimeUnavailableError",
+    "PrecisionUnsupportedError",
+    "Int8CalibrationUnsupportedError",
+    "CalibrationError",
 ]
 
 
@@ -151,3 +160,47 @@ class WeightsError(AuperfError, ValueError):
 
 class OptionalDependencyError(AuperfError, ImportError):
     """An optional package a feature needs (e.g. pandas for ``to_pandas()``) is not installed."""
+
+
+class TargetError(AuperfError, ValueError):
+    """A build target is invalid (a field out of range, an unknown name, a malformed targets
+    file) or cannot be built by the installed library (e.g. ``sm90`` with TensorRT-RTX)."""
+
+
+class EngineError(AuperfError, RuntimeError):
+    """Base class of the errors about building, caching and loading engines."""
+
+
+class EngineBuildError(EngineError):
+    """The builder failed: the ONNX did not parse, or ``build_serialized_network`` returned
+    nothing (the message carries the builder's own errors)."""
+
+
+class EngineMismatchError(EngineError):
+    """An engine's sidecar does not match what runs here: the builder library or its version,
+    the GPU's compute capability, the model's sha256, the manifest's inputs and outputs, or the
+    engine file's own sha256. The message says how to rebuild."""
+
+
+class EngineNotFoundError(EngineError, FileNotFoundError):
+    """An engine file or its sidecar is missing."""
+
+
+class EngineRuntimeUnavailableError(BackendUnavailableError):
+    """The engine is valid but cannot run here: no NVIDIA GPU is visible, or the runtime
+    library (or torch/cupy for device buffers) is missing."""
+
+
+class PrecisionUnsupportedError(EngineError):
+    """The installed builder cannot produce the target's precision (the message names what
+    would: a package to install or a different library)."""
+
+
+class Int8CalibrationUnsupportedError(PrecisionUnsupportedError):
+    """The installed builder has no implicit INT8 calibration (``IInt8Calibrator``), which
+    TensorRT-RTX and TensorRT 11 removed; the alternative is explicit quantisation (an ONNX
+    with QuantizeLinear/DequantizeLinear nodes)."""
+
+
+class CalibrationError(AuperfError, ValueError):
+    """Calibration data is missing or unusable (an empty folder, images of the wrong size)."""

@@ -5,7 +5,7 @@ A *provider* is a registered name for one backend on one kind of device:
 ==========================  =====================================================================
 provider                    what it runs
 ==========================  =====================================================================
-``tensorrt``                a TensorRT engine built by ``auperf build`` (not in this version)
+``tensorrt``                a TensorRT/TensorRT-RTX engine built by ``auperf build``
 ``onnxruntime-tensorrt``    onnxruntime's TensorRT execution provider (needs ``onnxruntime-gpu``)
 ``onnxruntime-cuda``        onnxruntime's CUDA execution provider (needs ``onnxruntime-gpu``)
 ``onnxruntime-cpu``         onnxruntime on the CPU
@@ -320,7 +320,7 @@ def open_session(
 register(
     "tensorrt",
     "auperf.backends.tensorrt:TensorRTBackend",
-    description="TensorRT engine built by `auperf build` (not in this version)",
+    description="TensorRT/TensorRT-RTX engine built by `auperf build`",
 )
 register(
     "onnxruntime-tensorrt",
