@@ -17,7 +17,7 @@ namespace {
 // The crop is walked in tiles of kTileRows x kTileCols pixels: a rotated crop row sweeps across
 // many frame rows, and tiles keep the frame pixels a tile reads in cache.
 constexpr int64_t kTileRows = 16;
-constexpr int64_t kTileCols = 32;
+constexpr int64_t kTileCols = 64;
 
 // The AVX2 loop runs where the CPU has AVX2, unless AUPERF_WARP_NO_AVX2 is set (the tests use
 // it to check that both loops give identical bits).
