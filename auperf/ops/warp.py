@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,10 +84,16 @@ def warp_faces(
     """
     out_h, out_w = _parse_size(size)
     dtype_code = _pick(dtype, _DTYPES, "dtype")
-    layout_code = _pick(layout, _LAYOUTS, "layout")
-    channel_map = _channel_map(input_order, output_order)
-    scale, bias = _normalisation(mean, std, dtype_code)
-    border = _border(border_value)
+    plan = _Plan(
+        out_h=out_h,
+        out_w=out_w,
+        dtype=np.dtype(dtype).name,
+        dtype_code=dtype_code,
+        layout_code=_pick(layout, _LAYOUTS, "layout"),
+        channel_map=_channel_map(input_order, output_order),
+        normalisation=_normalisation(mean, std, dtype_code),
+        border=_border(border_value),
+    )
 
     dframes = _arrays.device_array(frames, "frames")
     dmatrices = _arrays.device_array(matrices, "matrices")
@@ -97,22 +104,7 @@ def warp_faces(
     _arrays.same_device(named)
     if dframes is not None:
         return _warp_cuda(
-            dframes,
-            dmatrices,
-            dindex,
-            frame_index is None,
-            out,
-            out_h,
-            out_w,
-            dtype,
-            dtype_code,
-            layout_code,
-            channel_map,
-            scale,
-            bias,
-            border,
-            stream,
-            validate,
+            dframes, dmatrices, dindex, frame_index is None, out, plan, stream, validate
         )
 
     f = np.asarray(frames)
@@ -122,12 +114,35 @@ def warp_faces(
     m = _arrays.host_float64(matrices, "matrices")
     _check_matrices(m.shape)
     idx = _frame_index_host(frame_index, m.shape[0], f.shape[0])
-    shape = _out_shape(m.shape[0], out_h, out_w, layout_code)
-    result = _host_out(out, shape, dtype)
+    result = _host_out(out, plan.out_shape(m.shape[0]), plan.dtype)
     from .. import _core
 
-    _core.warp_cpu(f, m, idx, result, channel_map, scale, bias, border, dtype_code, layout_code)
+    _core.warp_cpu(f, m, idx, result, *plan.kernel_options())
     return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked output options of one warp_faces call, as the core takes them."""
+
+    out_h: int
+    out_w: int
+    dtype: str
+    dtype_code: int
+    layout_code: int
+    channel_map: tuple[int, int, int]
+    normalisation: tuple[tuple, tuple]  # (scale, bias) per output channel
+    border: tuple[float, float, float]
+
+    def out_shape(self, n: int) -> tuple[int, int, int, int]:
+        if self.layout_code == _LAYOUTS["NCHW"]:
+            return (n, 3, self.out_h, self.out_w)
+        return (n, self.out_h, self.out_w, 3)
+
+    def kernel_options(self) -> tuple:
+        """channel_map, scale, bias, border, dtype and layout codes, in the core's order."""
+        scale, bias = self.normalisation
+        return (self.channel_map, scale, bias, self.border, self.dtype_code, self.layout_code)
 
 
 def _parse_size(size: Any) -> tuple[int, int]:
@@ -228,10 +243,6 @@ def _frame_index_host(frame_index: Any, n: int, b: int) -> np.ndarray:
     return np.ascontiguousarray(idx, dtype=np.int64)
 
 
-def _out_shape(n: int, h: int, w: int, layout_code: int) -> tuple[int, int, int, int]:
-    return (n, 3, h, w) if layout_code == _LAYOUTS["NCHW"] else (n, h, w, 3)
-
-
 def _host_out(out: Any, shape: tuple, dtype: str) -> np.ndarray:
     np_dtype = np.dtype(dtype)
     if out is None:
@@ -245,24 +256,7 @@ def _host_out(out: Any, shape: tuple, dtype: str) -> np.ndarray:
     return out
 
 
-def _warp_cuda(
-    dframes,
-    dmatrices,
-    dindex,
-    index_missing,
-    out,
-    out_h,
-    out_w,
-    dtype,
-    dtype_code,
-    layout_code,
-    channel_map,
-    scale,
-    bias,
-    border,
-    stream,
-    validate,
-):
+def _warp_cuda(dframes, dmatrices, dindex, index_missing, out, plan, stream, validate):
     from .. import _core
     from ..align import invert_affine
 
@@ -292,7 +286,8 @@ def _warp_cuda(
                 f"expected 0 <= index < {b}"
             )
         invert_affine(_arrays.to_host(m.obj))  # raises NonFinite/SingularMatrixError by face
-    shape = _out_shape(n, out_h, out_w, layout_code)
+    shape = plan.out_shape(n)
+    dtype = plan.dtype
     if out is None:
         result = dframes.empty(shape, dtype)
     else:
@@ -318,14 +313,9 @@ def _warp_cuda(
             idx.ptr,
             n,
             dout.ptr,
-            out_h,
-            out_w,
-            channel_map,
-            scale,
-            bias,
-            border,
-            dtype_code,
-            layout_code,
+            plan.out_h,
+            plan.out_w,
+            *plan.kernel_options(),
             handle,
             dframes.device_id,
         )

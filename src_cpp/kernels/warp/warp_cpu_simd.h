@@ -71,6 +71,40 @@ inline void store_pixel_ps(const WarpParams& p, bool swap, __m128 scale, __m128 
   store_normalised_ps<DType, Layout>(p, n, y, x, _mm_add_ps(_mm_mul_ps(v, scale), bias));
 }
 
+// Frame coordinates of the pixels of crop row y, two pixels at a time: the maths of
+// source_point + locate for points known to be inside the frame (sx, sy >= 0, so truncation is
+// floor), with the same operations in the same order.
+struct RowMap {
+  __m128d cx, cy, ty, tyy, tx, txx;
+};
+
+inline RowMap row_map(const double* inv, int64_t y) {
+  const double yd = static_cast<double>(y);
+  return {_mm_set1_pd(inv[0]), _mm_set1_pd(inv[3]), _mm_set1_pd(inv[1] * yd),
+          _mm_set1_pd(inv[4] * yd), _mm_set1_pd(inv[2]), _mm_set1_pd(inv[5])};
+}
+
+// Base pixels (ix, iy: lanes 0-1) and weights (ax, ay: lanes 0-1) of crop pixels x and x + 1.
+inline void locate_pair(const RowMap& m, int64_t x, __m128i* ix, __m128i* iy, __m128* ax,
+                        __m128* ay) {
+  const __m128d xd = _mm_setr_pd(static_cast<double>(x), static_cast<double>(x + 1));
+  const __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m.cx, xd), m.ty), m.tx);
+  const __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m.cy, xd), m.tyy), m.txx);
+  *ix = _mm_cvttpd_epi32(sx);
+  *iy = _mm_cvttpd_epi32(sy);
+  *ax = _mm_cvtpd_ps(_mm_sub_pd(sx, _mm_cvtepi32_pd(*ix)));
+  *ay = _mm_cvtpd_ps(_mm_sub_pd(sy, _mm_cvtepi32_pd(*iy)));
+}
+
+// Byte offsets in the frame of the base pixels of a located pair.
+inline void pair_offsets(__m128i ix, __m128i iy, int64_t row_stride, int64_t* off0,
+                         int64_t* off1) {
+  *off0 = static_cast<int64_t>(_mm_cvtsi128_si32(iy)) * row_stride +
+          static_cast<int64_t>(_mm_cvtsi128_si32(ix)) * 3;
+  *off1 = static_cast<int64_t>(_mm_extract_epi32(iy, 1)) * row_stride +
+          static_cast<int64_t>(_mm_extract_epi32(ix, 1)) * 3;
+}
+
 // Pixels [x_begin, x_end) of a crop row whose taps all lie inside the frame with at least one
 // spare row below (so the 4-byte loads stay inside the buffer): the maths of source_point +
 // locate + sample_inside + store_pixel, two pixels' coordinates at a time, without the per-pixel
@@ -82,23 +116,17 @@ inline void warp_segment_inside_simd(const WarpParams& p, const double* inv, con
   const __m128 scale = _mm_setr_ps(p.scale[0], p.scale[1], p.scale[2], 0.0f);
   const __m128 bias = _mm_setr_ps(p.bias[0], p.bias[1], p.bias[2], 0.0f);
   const int64_t rs = p.row_stride;
-  const double yd = static_cast<double>(y);
-  const __m128d cx = _mm_set1_pd(inv[0]), cy = _mm_set1_pd(inv[3]);
-  const __m128d ty = _mm_set1_pd(inv[1] * yd), tyy = _mm_set1_pd(inv[4] * yd);
-  const __m128d tx = _mm_set1_pd(inv[2]), txx = _mm_set1_pd(inv[5]);
+  const RowMap map = row_map(inv, y);
   int64_t x = x_begin;
   for (; x + 1 < x_end; x += 2) {
-    const __m128d xd = _mm_setr_pd(static_cast<double>(x), static_cast<double>(x + 1));
-    const __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cx, xd), ty), tx);
-    const __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cy, xd), tyy), txx);
-    const __m128i ix = _mm_cvttpd_epi32(sx), iy = _mm_cvttpd_epi32(sy);
+    __m128i ix, iy;
+    __m128 axp, ayp;
+    locate_pair(map, x, &ix, &iy, &axp, &ayp);
     alignas(16) float ax[4], ay[4];
-    _mm_store_ps(ax, _mm_cvtpd_ps(_mm_sub_pd(sx, _mm_cvtepi32_pd(ix))));
-    _mm_store_ps(ay, _mm_cvtpd_ps(_mm_sub_pd(sy, _mm_cvtepi32_pd(iy))));
-    const int64_t off0 = static_cast<int64_t>(_mm_cvtsi128_si32(iy)) * rs +
-                         static_cast<int64_t>(_mm_cvtsi128_si32(ix)) * 3;
-    const int64_t off1 = static_cast<int64_t>(_mm_extract_epi32(iy, 1)) * rs +
-                         static_cast<int64_t>(_mm_extract_epi32(ix, 1)) * 3;
+    _mm_store_ps(ax, axp);
+    _mm_store_ps(ay, ayp);
+    int64_t off0, off1;
+    pair_offsets(ix, iy, rs, &off0, &off1);
     store_pixel_ps<DType, Layout>(p, swap, scale, bias, n, y, x,
                                   sample_inside_ps(frame + off0, rs, ax[0], ay[0]));
     store_pixel_ps<DType, Layout>(p, swap, scale, bias, n, y, x + 1,
@@ -156,24 +184,18 @@ __attribute__((target("avx2"))) void warp_segment_inside_avx2(const WarpParams& 
   const __m128i gather = _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 3, 4, 5, 6, 11, 12, 13, 14);
   const __m256i halves = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
   const int64_t rs = p.row_stride;
-  const double yd = static_cast<double>(y);
-  const __m128d cx = _mm_set1_pd(inv[0]), cy = _mm_set1_pd(inv[3]);
-  const __m128d ty = _mm_set1_pd(inv[1] * yd), tyy = _mm_set1_pd(inv[4] * yd);
-  const __m128d tx = _mm_set1_pd(inv[2]), txx = _mm_set1_pd(inv[5]);
+  const RowMap map = row_map(inv, y);
   int64_t x = x_begin;
   for (; x + 1 < x_end; x += 2) {
-    const __m128d xd = _mm_setr_pd(static_cast<double>(x), static_cast<double>(x + 1));
-    const __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cx, xd), ty), tx);
-    const __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(cy, xd), tyy), txx);
-    const __m128i ix = _mm_cvttpd_epi32(sx), iy = _mm_cvttpd_epi32(sy);
-    const __m128 axp = _mm_cvtpd_ps(_mm_sub_pd(sx, _mm_cvtepi32_pd(ix)));
-    const __m128 ayp = _mm_cvtpd_ps(_mm_sub_pd(sy, _mm_cvtepi32_pd(iy)));
+    __m128i ix, iy;
+    __m128 axp, ayp;
+    locate_pair(map, x, &ix, &iy, &axp, &ayp);
     const __m256 wx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(axp), halves);
     const __m256 wy = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(ayp), halves);
-    const uint8_t* p0 = frame + static_cast<int64_t>(_mm_cvtsi128_si32(iy)) * rs +
-                        static_cast<int64_t>(_mm_cvtsi128_si32(ix)) * 3;
-    const uint8_t* p1 = frame + static_cast<int64_t>(_mm_extract_epi32(iy, 1)) * rs +
-                        static_cast<int64_t>(_mm_extract_epi32(ix, 1)) * 3;
+    int64_t off0, off1;
+    pair_offsets(ix, iy, rs, &off0, &off1);
+    const uint8_t* p0 = frame + off0;
+    const uint8_t* p1 = frame + off1;
     __m256 taps[4];  // left and right taps of the upper row, then of the lower row
     for (int r = 0; r < 2; ++r) {
       __m128i both = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0 + r * rs));
