@@ -13,6 +13,7 @@ Submodules:
     backends  inference backends (onnxruntime, torch) behind one interface, imported lazily
     detector  auperf.Detector: landmarks -> aligned crops -> backend -> fused AU probabilities
     models    shipped models (the demo detector) and model lookup
+    engine    TensorRT engine build step: targets, cache, sidecars
     errors    typed exceptions
 """
 
@@ -44,6 +45,7 @@ _LAZY_SUBMODULES = {
     "backends",
     "detector",
     "models",
+    "engine",
 }
 _LAZY_ATTRIBUTES = {"Detector": "detector", "DetectionResult": "detector"}
 
