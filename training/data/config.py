@@ -7,9 +7,10 @@ Example section::
       synth:
         train_identities: 300
         faces_per_identity: 10
-      accurate_fraction: 0.25      # train identities whose labels are accurate
+      accurate_fraction: 0.25      # labelled train identities whose labels are accurate
       noise: weak_model            # none | flip | weak_model
       noise_rate: 0.2
+      unlabelled_fraction: 0.0     # train identities whose labels are withheld
 
 Unknown keys and wrong types raise :class:`training.common.config.ConfigError` naming the dotted
 key (``data.synth.faces_per_idenity``).
@@ -88,8 +89,13 @@ class DataConfig:
         val_fraction, test_fraction: for datasets, the fraction of subjects held out for
             validation and test (split by subject; synthetic data uses identity counts).
         split_seed: seed of the subject split.
-        accurate_fraction: fraction of the training identities (subjects) whose labels are kept
-            accurate; the others form the inaccurately labelled set.
+        accurate_fraction: fraction of the labelled training identities (subjects) whose labels
+            are kept accurate; the others form the inaccurately labelled set.
+        unlabelled_fraction: fraction of the training identities (subjects) whose labels are
+            withheld: they form the unlabelled set (``ceil(fraction * identities)`` identities,
+            drawn before the accurate / inaccurate split; 0 leaves that split as it was). The
+            ``semi_supervised`` variant trains on them with pseudo-labels; the other variants do
+            not see them.
         noise: label noise of the inaccurate set: ``none`` (their labels are the true ones),
             ``flip`` (:func:`auperf.datasets.flip_labels`, random) or ``weak_model``
             (:func:`auperf.datasets.weak_model_labels`, systematic, from appearance features).
@@ -110,6 +116,7 @@ class DataConfig:
     test_fraction: float = 0.0
     split_seed: int = 0
     accurate_fraction: float = 0.25
+    unlabelled_fraction: float = 0.0
     noise: str = "none"
     noise_rate: float = 0.0
     noise_seed: int = 0
@@ -125,6 +132,7 @@ class DataConfig:
             "val_fraction",
             "test_fraction",
             "accurate_fraction",
+            "unlabelled_fraction",
             "noise_rate",
             "flip_p",
             "grayscale_p",
@@ -132,6 +140,11 @@ class DataConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"{name}: expected a value in [0, 1], got {v!r}")
+        if self.unlabelled_fraction >= 1.0:
+            raise ConfigError(
+                "unlabelled_fraction: expected a value in [0, 1) (some training labels must be "
+                f"given), got {self.unlabelled_fraction!r}"
+            )
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ConfigError(
                 "val_fraction + test_fraction: expected < 1, got "

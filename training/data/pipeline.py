@@ -1,15 +1,22 @@
 """From aligned faces to the batches :class:`training.m0.M0Method` trains on.
 
-The training split (identities or subjects) is divided by identity into an accurately labelled
-set (``accurate_fraction`` of the identities) and an inaccurately labelled set whose labels come
-from a noise generator at a given rate; the true labels of both are kept for evaluation.
+The training split (identities or subjects) is divided by identity into an unlabelled set
+(``unlabelled_fraction`` of the identities, labels withheld), an accurately labelled set
+(``accurate_fraction`` of the other identities) and an inaccurately labelled set whose labels
+come from a noise generator at a given rate; the true labels of all three are kept for
+evaluation.
 
-Two ways to hand the labels to a trainer (``label_mode``):
+Three ways to hand the labels to a trainer (``label_mode``):
 
 - ``"m0"``: accurate faces carry ``clean_labels`` (and ``noisy_labels = -1``), inaccurate faces
   carry ``noisy_labels`` (and ``clean_labels = -1``): M0's clean and noisy heads.
-- ``"merged"``: every face carries its given label as ``clean_labels``, accurate or not: the
-  baselines, which do not know which labels are inaccurate.
+- ``"merged"``: every labelled face carries its given label as ``clean_labels``, accurate or
+  not: the baselines, which do not know which labels are inaccurate.
+- ``"semi"``: the semi-supervised variant: accurate faces carry ``clean_labels``; unlabelled
+  faces carry ``clean_labels = -1`` (their labels are hidden) and ``unlabelled = True``, and the
+  method gives them pseudo-labels. There is no inaccurate set (no noisy heads).
+
+Unlabelled faces are part of the training batches only in ``"semi"`` mode.
 
 Example::
 
@@ -22,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,6 +37,7 @@ from torch import Tensor
 
 from auperf.errors import ParameterError
 
+from ..common.config import ConfigError
 from .augment import augment_batch, centre_crop, normalise
 from .config import DataConfig, aligned_size, parse_data_config
 from .faces import TEST, TRAIN, VAL, AlignedFaces, dataset_faces, synth_faces
@@ -99,6 +107,13 @@ class TrainBatches:
         flip_p, grayscale_p: augmentation probabilities.
         two_views: augment each face twice, one per view (``image`` ``(B, 2, 3, S, S)``).
         drop_last: drop the last incomplete batch.
+        unlabelled: ``(N,)`` bool, faces without labels (semi-supervised variant), yielded as
+            the ``unlabelled`` key of every batch; their ``clean_labels`` (and
+            ``noisy_labels``) must be -1. ``None``: no such key.
+
+    Raises:
+        ParameterError: ``unlabelled`` of the wrong shape, or an unlabelled face with a known
+            label (its row is named).
     """
 
     def __init__(
@@ -116,7 +131,25 @@ class TrainBatches:
         grayscale_p: float = 0.2,
         two_views: bool = True,
         drop_last: bool = False,
+        unlabelled: Tensor | None = None,
     ) -> None:
+        if unlabelled is not None:
+            unlabelled = torch.as_tensor(unlabelled, dtype=torch.bool)
+            if unlabelled.shape != (images.shape[0],):
+                raise ParameterError(
+                    f"unlabelled: expected shape ({images.shape[0]},), got "
+                    f"{tuple(unlabelled.shape)}"
+                )
+            for name, y in (("clean_labels", clean_labels), ("noisy_labels", noisy_labels)):
+                if y is None:
+                    continue
+                leak = torch.nonzero(unlabelled & (y >= 0).any(dim=1)).flatten()
+                if leak.numel():
+                    raise ParameterError(
+                        f"{name}: row {int(leak[0])} is an unlabelled face but has a known label "
+                        "(expected all -1)"
+                    )
+        self.unlabelled = unlabelled
         self.images = images
         self.clean_labels = clean_labels
         self.noisy_labels = noisy_labels
@@ -149,6 +182,8 @@ class TrainBatches:
             }
             if self.noisy_labels is not None:
                 batch["noisy_labels"] = self.noisy_labels[idx]
+            if self.unlabelled is not None:
+                batch["unlabelled"] = self.unlabelled[idx]
             yield batch
 
 
@@ -204,9 +239,10 @@ class M0Data:
         val, test: indices of the held-out validation and test faces.
         true_labels: ``(N, L)`` int8 true labels of every face.
         given_labels: ``(N, L)`` int8 labels the trainer sees: true for accurate faces, noisy for
-            inaccurate ones (true elsewhere).
+            inaccurate ones (true elsewhere; for unlabelled faces they are never handed out).
         cfg: the data settings.
         input_size, batch_size, mean, std, colour_order: how batches are made.
+        unlabelled: indices of the training faces whose labels are withheld.
     """
 
     faces: AlignedFaces
@@ -223,6 +259,7 @@ class M0Data:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     colour_order: str = "RGB"
+    unlabelled: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def noise_agreement(self) -> float:
         """Fraction of the inaccurate set's known labels that equal the true ones."""
@@ -235,8 +272,20 @@ class M0Data:
         n_acc = self.accurate.size
         if label_mode == "merged":
             return idx, self.given_labels[idx].astype(np.float32), None
+        if label_mode == "semi":
+            if self.inaccurate.size:
+                raise ParameterError(
+                    f"label_mode: 'semi' has no noisy heads for the {self.inaccurate.size} "
+                    "inaccurately labelled faces (set data.accurate_fraction to 1)"
+                )
+            idx = np.concatenate([self.accurate, self.unlabelled])
+            clean = self.given_labels[idx].astype(np.float32)
+            clean[n_acc:] = -1.0  # the withheld labels never reach the trainer
+            return idx, clean, None
         if label_mode != "m0":
-            raise ParameterError(f"label_mode: expected 'm0' or 'merged', got {label_mode!r}")
+            raise ParameterError(
+                f"label_mode: expected 'm0', 'merged' or 'semi', got {label_mode!r}"
+            )
         clean = self.given_labels[idx].astype(np.float32)
         noisy = clean.copy()
         clean[n_acc:] = -1.0
@@ -261,7 +310,8 @@ class M0Data:
         """The training batches.
 
         Args:
-            label_mode: ``"m0"`` or ``"merged"`` (see the module docstring).
+            label_mode: ``"m0"``, ``"merged"`` or ``"semi"`` (see the module docstring); in
+                ``"semi"`` mode the batches carry ``unlabelled``.
             refined_noisy: ``(len(inaccurate), L)`` labels replacing the inaccurate set's
                 given labels (after label refinement; soft values allowed).
             drop_last: drop the last incomplete batch.
@@ -275,8 +325,13 @@ class M0Data:
                     f"refined_noisy: expected shape ({self.inaccurate.size}, {len(self.au_ids)}), "
                     f"got {r.shape}"
                 )
+            if label_mode == "semi":
+                raise ParameterError("refined_noisy: 'semi' mode has no inaccurate set to refine")
             target = noisy if noisy is not None else clean
             target[self.accurate.size :] = r
+        unlabelled = None
+        if label_mode == "semi":
+            unlabelled = torch.from_numpy(np.arange(idx.size) >= self.accurate.size)
         d = self.cfg
         return TrainBatches(
             torch.from_numpy(self.faces.images[idx]),
@@ -291,11 +346,12 @@ class M0Data:
             grayscale_p=d.grayscale_p,
             two_views=d.two_views if two_views is None else two_views,
             drop_last=drop_last,
+            unlabelled=unlabelled,
         )
 
     def eval_batches(self, which: str | np.ndarray, batch_size: int | None = None) -> EvalBatches:
-        """Centre-crop batches of ``"val"``, ``"test"``, ``"inaccurate"``, ``"accurate"`` or an
-        index array, labelled with the true labels."""
+        """Centre-crop batches of ``"val"``, ``"test"``, ``"inaccurate"``, ``"accurate"``,
+        ``"unlabelled"`` or an index array, labelled with the true labels."""
         idx = self._named(which)
         return EvalBatches(
             torch.from_numpy(self.faces.images[idx]),
@@ -314,6 +370,7 @@ class M0Data:
                 "test": self.test,
                 "inaccurate": self.inaccurate,
                 "accurate": self.accurate,
+                "unlabelled": self.unlabelled,
             }
             if which not in table:
                 raise ParameterError(f"which: expected one of {sorted(table)}, got {which!r}")
@@ -373,10 +430,21 @@ def build_m0_data(cfg, progress: bool | None = None) -> M0Data:
     subjects = np.unique(faces.subject[train])
     rng = np.random.default_rng(d.split_seed)
     perm = rng.permutation(subjects)
-    n_acc = int(math.ceil(d.accurate_fraction * subjects.size))
-    acc_subjects = set(perm[:n_acc].tolist())
+    # Withheld identities first, then the accurate / inaccurate split of the others (with no
+    # unlabelled set this is the split of earlier versions, identity for identity).
+    n_unl = int(math.ceil(d.unlabelled_fraction * subjects.size))
+    if n_unl >= subjects.size:
+        raise ConfigError(
+            f"data.unlabelled_fraction: {d.unlabelled_fraction} withholds the labels of all "
+            f"{subjects.size} training identities; expected some labelled ones"
+        )
+    unl_subjects, labelled = set(perm[:n_unl].tolist()), perm[n_unl:]
+    n_acc = int(math.ceil(d.accurate_fraction * labelled.size))
+    acc_subjects = set(labelled[:n_acc].tolist())
+    is_unl = np.array([s in unl_subjects for s in faces.subject[train]], bool)
     is_acc = np.array([s in acc_subjects for s in faces.subject[train]], bool)
-    accurate, inaccurate = train[is_acc], train[~is_acc]
+    unlabelled = train[is_unl]
+    accurate, inaccurate = train[is_acc], train[~is_acc & ~is_unl]
     given = true.copy()
     if inaccurate.size:
         given[inaccurate] = make_noisy_labels(
@@ -402,12 +470,14 @@ def build_m0_data(cfg, progress: bool | None = None) -> M0Data:
         mean=tuple(cfg.mean),
         std=tuple(cfg.std),
         colour_order=cfg.colour_order,
+        unlabelled=unlabelled,
     )
     _log.info(
-        "data: %d accurate + %d inaccurate training faces (%s noise at %.0f%%, agreement %.3f), "
-        "%d validation, %d test",
+        "data: %d accurate + %d inaccurate + %d unlabelled training faces (%s noise at %.0f%%, "
+        "agreement %.3f), %d validation, %d test",
         accurate.size,
         inaccurate.size,
+        unlabelled.size,
         d.noise,
         100 * d.noise_rate,
         data.noise_agreement() if inaccurate.size else float("nan"),

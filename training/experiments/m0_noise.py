@@ -135,17 +135,22 @@ def render_tables(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def insert_into_readme(readme: Path, table: str) -> None:
+def insert_into_readme(readme: Path, table: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace the text between the markers in ``readme`` with ``table``.
+
+    Args:
+        readme: the Markdown file.
+        table: the new text.
+        begin, end: the markers (default: this experiment's).
 
     Raises:
         ValueError: the markers are missing or out of order (the file is named).
     """
     text = readme.read_text(encoding="utf-8")
-    i, j = text.find(BEGIN), text.find(END)
+    i, j = text.find(begin), text.find(end)
     if i < 0 or j < i:
-        raise ValueError(f"{readme}: expected the markers {BEGIN!r} ... {END!r} in this order")
-    new = text[: i + len(BEGIN)] + "\n" + table + text[j:]
+        raise ValueError(f"{readme}: expected the markers {begin!r} ... {end!r} in this order")
+    new = text[: i + len(begin)] + "\n" + table + text[j:]
     readme.write_text(new, encoding="utf-8")
 
 
@@ -254,48 +259,86 @@ def _clean_json(v: Any) -> Any:
     return v
 
 
-@click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=ROOT / "training/configs/m0_synth_small.yaml",
-    show_default=True,
-    help="Base run file (every run uses it, changing variant and noise only).",
+def experiment_options(default_config: Path, default_out: Path, what: str):
+    """The command-line options every experiment script shares (a click decorator)."""
+
+    def decorate(fn):
+        options = [
+            click.option(
+                "--config",
+                "config_path",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=default_config,
+                show_default=True,
+                help=f"Base run file (every run uses it, changing {what} only).",
+            ),
+            click.option(
+                "--out",
+                "out_root",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=default_out,
+                show_default=True,
+                help="Run directories.",
+            ),
+            click.option(
+                "--results",
+                "results_dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=ROOT / "training/results",
+                show_default=True,
+            ),
+            click.option(
+                "--readme",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=ROOT / "training/README.md",
+                show_default=True,
+                help="README to insert the tables into ('' to skip).",
+            ),
+            click.option(
+                "--epochs", type=int, default=0, help="Override train.epochs (0: the config's)."
+            ),
+            click.option(
+                "--faces-per-identity", type=int, default=0, help="Override (0: the config's)."
+            ),
+            click.option(
+                "--only",
+                default="",
+                help="Comma-separated run names to train (default: all); run subsets in "
+                "parallel, then once more without --only to collect (finished runs are read "
+                "back from their checkpoints).",
+            ),
+            click.option(
+                "--threads", type=int, default=2, show_default=True, help="torch CPU threads."
+            ),
+            click.option("-v", "--verbose", is_flag=True, help="Log at INFO level."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return click.command()(fn)
+
+    return decorate
+
+
+def prepare_base(
+    config_path: Path, epochs: int, faces_per_identity: int, threads: int, verbose: bool
+) -> M0Config:
+    """Logging, torch threads and the base run file with the command-line overrides applied."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    torch.set_num_threads(threads)
+    base = load_config(config_path, M0Config)
+    data = dict(base.data)
+    if faces_per_identity:
+        data["synth"] = {**dict(data.get("synth", {})), "faces_per_identity": faces_per_identity}
+    train = dataclasses.replace(base.train, epochs=epochs or base.train.epochs, progress=False)
+    return dataclasses.replace(base, data=data, train=train)
+
+
+@experiment_options(
+    ROOT / "training/configs/m0_synth_small.yaml", Path("runs/m0_noise"), "variant and noise"
 )
-@click.option(
-    "--out",
-    "out_root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs/m0_noise"),
-    show_default=True,
-    help="Run directories.",
-)
-@click.option(
-    "--results",
-    "results_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=ROOT / "training/results",
-    show_default=True,
-)
-@click.option(
-    "--readme",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=ROOT / "training/README.md",
-    show_default=True,
-    help="README to insert the tables into ('' to skip).",
-)
-@click.option("--epochs", type=int, default=0, help="Override train.epochs (0: the config's).")
-@click.option("--faces-per-identity", type=int, default=0, help="Override (0: the config's).")
-@click.option(
-    "--only",
-    default="",
-    help="Comma-separated condition names to run (default: all); "
-    "run subsets in parallel, then once more without --only to collect (finished runs "
-    "are read back from their checkpoints).",
-)
-@click.option("--threads", type=int, default=2, show_default=True, help="torch CPU threads.")
-@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(
     config_path: Path,
     out_root: Path,
@@ -308,17 +351,7 @@ def main(
     verbose: bool,
 ) -> None:
     """Run the noise grid and write the results and tables."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    torch.set_num_threads(threads)
-    base = load_config(config_path, M0Config)
-    data = dict(base.data)
-    if faces_per_identity:
-        data["synth"] = {**dict(data.get("synth", {})), "faces_per_identity": faces_per_identity}
-    train = dataclasses.replace(base.train, epochs=epochs or base.train.epochs, progress=False)
-    base = dataclasses.replace(base, data=data, train=train)
+    base = prepare_base(config_path, epochs, faces_per_identity, threads, verbose)
     conditions = CONDITIONS
     if only:
         names = {c.strip() for c in only.split(",")}

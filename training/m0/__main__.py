@@ -79,6 +79,8 @@ def train(
     click.echo(line)
     if "export" in res:
         click.echo(f"wrote {res['export']['onnx']} and {res['export']['manifest']}")
+        if res["export"].get("weights"):
+            click.echo(f"wrote {res['export']['weights']}")
     click.echo(f"results: {Path(cfg.train.out_dir) / 'results.json'}")
 
 
@@ -141,14 +143,14 @@ def export(
     opset: int,
     atol: float,
 ) -> None:
-    """Export a trained M0 network to ONNX and write its manifest."""
-    from auperf.nets.m0 import M0Net
-
+    """Export a trained M0 network to ONNX, write its torch weights and its manifest."""
     from .export import export_m0
+    from .train import as_two_view_net, build_variant
 
     cfg = load_config(config_path, M0Config)
-    net = M0Net(cfg.num_aus, cfg.backbone, cfg.noisy_heads)
+    net = build_variant(cfg)[1]  # the network the config's variant trains
     load_weights(net, weights)
+    net = as_two_view_net(net)
     metrics = json.loads(metrics_path.read_text()) if metrics_path else None
     thresholds = json.loads(thresholds_path.read_text()) if thresholds_path else None
     res = export_m0(
@@ -172,6 +174,8 @@ def export(
         f"wrote {res.onnx_path} and {res.manifest_path} "
         f"(max |ort - torch| = {res.max_abs_diff:.2e})"
     )
+    if res.weights_path is not None:
+        click.echo(f"wrote {res.weights_path} (sha256 {res.weights_sha256})")
 
 
 if __name__ == "__main__":

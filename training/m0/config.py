@@ -23,8 +23,9 @@ from ..common.config import ConfigError, TrainConfig
 
 __all__ = ["BP4D_AUS", "IMAGENET_MEAN", "IMAGENET_STD", "M0Config", "VARIANTS"]
 
-#: Training variants: M0 itself and the two baselines of the experiments.
-VARIANTS: tuple[str, ...] = ("m0", "bce_two_view", "bce_single_view")
+#: Training variants: M0 itself, its semi-supervised variant and the two baselines of the
+#: experiments.
+VARIANTS: tuple[str, ...] = ("m0", "semi_supervised", "bce_two_view", "bce_single_view")
 
 # The 12 AUs of BP4D, FACS number and name.
 BP4D_AUS: tuple[tuple[int, str], ...] = (
@@ -55,16 +56,20 @@ class M0Config:
         au_names: their names (same length).
         backbone: ``resnet18``, ``resnet34`` (the source's), ``resnet50`` or ``smallnet``.
         input_size: side of the square network input (the source: 224, cropped from 256).
-        noisy_heads: train noisy heads (``False``: the semi-supervised variant).
+        noisy_heads: build and train noisy heads (``variant: semi_supervised`` and the
+            baselines never have them).
         lambda_noisy, lambda_mv, lambda_cons: loss weights.
         pseudo_threshold: probability threshold of the pseudo-labels (semi-supervised variant).
         refine_gamma: weight of the given label in label refinement (source: 0.5).
         refine_epochs: epochs of retraining on the refined labels after the main training
             (0: no refinement stage; only for ``variant: m0``).
         refine_scope: what the retraining updates: ``noisy_heads`` or ``all``.
-        variant: ``m0`` (clean and noisy heads, L_mv, L_cons), ``bce_two_view`` (two views,
-            plain BCE on all given labels, no L_mv / L_cons) or ``bce_single_view`` (one
-            backbone, plain BCE): the baselines of the experiments.
+        variant: ``m0`` (clean and noisy heads, L_mv, L_cons), ``semi_supervised`` (no noisy
+            heads; the faces of ``data.unlabelled_fraction`` of the training identities are
+            trained on pseudo-labels from the other view's clean prediction, L_mv, L_cons; needs
+            ``data.accurate_fraction: 1``), ``bce_two_view`` (two views, plain BCE on all
+            given labels, no L_mv / L_cons) or ``bce_single_view`` (one backbone, plain BCE):
+            the baselines of the experiments.
         balance_weights: weight the BCE terms per AU by inverse positive rate.
         colour_order, mean, std: input normalisation (8-bit pixel units), written to the
             manifest.

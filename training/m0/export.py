@@ -7,6 +7,15 @@ clean logits. The batch dimension is dynamic. After export the file is checked w
 must reproduce torch's output within ``atol`` on a batch of a different size than the one
 traced; then the manifest is written with the file's sha256.
 
+Beside the ONNX file :func:`export_m0` writes ``<name>.safetensors``, the weights the torch
+backend (``auperf.backends.torch``) loads: the state dict of :class:`auperf.nets.m0.M0Net`
+without the training-only noisy heads (keys ``views.<v>.backbone.*``, ``views.<v>.clean_head.*``,
+batch-norm buffers included), float32, metadata ``format = auperf-weights``. It is read back
+with the backend's own loader into a fresh network, which must reproduce the exported graph's
+output within ``atol``. The manifest format (version 1) has no field for this file; the torch
+backend finds it by name (:func:`auperf.models.weights_path`), and its sha256 is in
+:attr:`ExportResult.weights_sha256`.
+
 Example::
 
     result = export_m0(net, "out/", name="m0-r34-bp4d", au_ids=cfg.au_ids,
@@ -43,11 +52,23 @@ from auperf.nets.m0 import NUM_VIEWS, M0Inference, M0Net
 
 from .config import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["ExportError", "ExportResult", "export_onnx", "export_m0", "default_alignment"]
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "WEIGHTS_FORMAT",
+    "default_alignment",
+    "export_m0",
+    "export_onnx",
+    "export_weights",
+]
 
 _log = logging.getLogger("auperf.training")
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
+#: ``format`` metadata of the weights file beside the ONNX file.
+WEIGHTS_FORMAT = "auperf-weights"
+# State-dict keys the runtime does not use (the torch backend builds M0Net without noisy heads).
+_TRAINING_ONLY_PREFIX = "noisy_head."
 
 
 class ExportError(AuperfError, RuntimeError):
@@ -63,12 +84,20 @@ class ExportResult:
         manifest_path: the manifest JSON.
         manifest: the manifest.
         max_abs_diff: largest |onnxruntime - torch| on the parity batch.
+        weights_path: the torch backend's weights file (``<name>.safetensors``), or ``None``
+            when not written.
+        weights_sha256: its sha256 (hex), or ``None``.
+        weights_max_abs_diff: largest |weights reloaded by the torch backend - exported
+            network| on the parity batch, or ``None``.
     """
 
     onnx_path: Path
     manifest_path: Path
     manifest: Manifest
     max_abs_diff: float
+    weights_path: Path | None = None
+    weights_sha256: str | None = None
+    weights_max_abs_diff: float | None = None
 
 
 def default_alignment(input_size: int) -> AlignmentSpec:
@@ -179,6 +208,138 @@ def export_onnx(
     return diff
 
 
+_SAFETENSORS_DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float64: "F64",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+def _write_safetensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]
+) -> None:
+    """Write a safetensors file whose bytes depend on its contents only (tensors sorted by name,
+    metadata keys sorted), so that exporting the same network twice gives the same sha256.
+    (``safetensors.torch.save_file`` orders the metadata of a run at random.)"""
+    import json
+    import sys
+
+    if sys.byteorder != "little":
+        raise ExportError(f"{path}: safetensors is little-endian; this machine is {sys.byteorder}")
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        if t.dtype not in _SAFETENSORS_DTYPES:
+            raise ExportError(f"{path}: tensor {name!r} has unsupported dtype {t.dtype}")
+        data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for data in blobs:
+            f.write(data)
+
+
+def _parity_input(batch: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """Smooth random images with a per-face offset, so faces give different outputs."""
+    gen = torch.Generator().manual_seed(seed)
+    low = torch.randn(batch, 3, max(h // 8, 1), max(w // 8, 1), generator=gen)
+    x = torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+    return x + torch.randn(batch, 1, 1, 1, generator=gen)
+
+
+def export_weights(
+    net: M0Net,
+    path: str | Path,
+    input_size: int | tuple[int, int],
+    *,
+    metadata: dict[str, str] | None = None,
+    atol: float = 1e-4,
+    check_batch: int = 3,
+    seed: int = 1,
+) -> float:
+    """Write the weights the torch backend loads and check that they reproduce ``net``.
+
+    The file holds ``net.state_dict()`` without the training-only noisy-head tensors, on the CPU
+    in float32, with metadata ``format = auperf-weights`` plus ``metadata``; its bytes depend
+    on these only (the same network gives the same sha256). It is then loaded
+    with :func:`auperf.backends.torch.load_weights` into a fresh ``M0Net`` without noisy heads
+    (what the backend builds), whose inference output must equal ``net``'s within ``atol``.
+
+    Args:
+        net: the trained network (its mode and device are restored).
+        path: the ``.safetensors`` file to write.
+        input_size: ``S`` or ``(H, W)`` of the parity input.
+        metadata: extra string metadata (e.g. the model name and the ONNX sha256).
+        atol: largest allowed difference of the reloaded network's logits.
+        check_batch: faces in the parity batch.
+        seed: seed of the parity input.
+
+    Returns:
+        The largest absolute difference found.
+
+    Raises:
+        ExportError: the reloaded weights do not reproduce ``net``.
+        ParameterError: a non-string metadata entry.
+    """
+    from auperf.backends.torch import load_weights as backend_load_weights
+
+    meta = {"format": WEIGHTS_FORMAT}
+    for k, v in (metadata or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise ParameterError(f"metadata[{k!r}]: expected a string value, got {v!r}")
+        meta[k] = v
+    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in net.state_dict().items()
+        if _TRAINING_ONLY_PREFIX not in k
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    _write_safetensors(tensors, tmp, meta)
+    tmp.chmod(0o644)  # a file to ship, readable like the ONNX beside it
+    tmp.replace(path)
+
+    was_training = net.training
+    device = next(net.parameters()).device
+    try:
+        fresh = M0Net(net.num_aus, net.backbone_name, noisy_heads=False)
+        backend_load_weights(fresh, path)
+        x = _parity_input(check_batch, h, w, seed)
+        with torch.no_grad():
+            ref = M0Inference(net).cpu().eval()(x).numpy()
+            got = M0Inference(fresh).eval()(x).numpy()
+    finally:
+        net.to(device)
+        net.train(was_training)
+    diff = float(np.max(np.abs(got - ref)))
+    if not diff <= atol:
+        raise ExportError(
+            f"{path}: the weights reloaded by the torch backend differ from the exported "
+            f"network by {diff:.3g} > atol {atol:g}"
+        )
+    _log.info("wrote %s (max |reloaded - net| = %.3g)", path, diff)
+    return diff
+
+
 def export_m0(
     net: M0Net,
     out_dir: str | Path,
@@ -198,8 +359,11 @@ def export_m0(
     description: str = "",
     opset: int = 17,
     atol: float = 1e-4,
+    weights: bool = True,
 ) -> ExportResult:
-    """Export ``net`` to ``<out_dir>/<name>.onnx`` and write ``<out_dir>/<name>.json``.
+    """Export ``net`` to ``<out_dir>/<name>.onnx``, write the torch backend's weights
+    ``<out_dir>/<name>.safetensors`` (:func:`export_weights`) and the manifest
+    ``<out_dir>/<name>.json``.
 
     Args:
         net: the trained network.
@@ -215,7 +379,8 @@ def export_m0(
         colour_order, mean, std: input normalisation in 8-bit pixel units.
         config: the run configuration to record.
         description: free text.
-        opset, atol: see :func:`export_onnx`.
+        opset, atol: see :func:`export_onnx` (``atol`` also bounds the weights check).
+        weights: write ``<name>.safetensors`` (default True).
 
     Returns:
         :class:`ExportResult`.
@@ -227,6 +392,18 @@ def export_m0(
     out_dir = Path(out_dir)
     onnx_path = out_dir / f"{name}.onnx"
     diff = export_onnx(net, onnx_path, input_size, opset=opset, atol=atol)
+    onnx_sha = sha256_file(onnx_path)
+    weights_path, weights_sha, weights_diff = None, None, None
+    if weights:
+        weights_path = onnx_path.with_suffix(".safetensors")
+        weights_diff = export_weights(
+            net,
+            weights_path,
+            input_size,
+            metadata={"name": name, "onnx_file": onnx_path.name, "onnx_sha256": onnx_sha},
+            atol=atol,
+        )
+        weights_sha = sha256_file(weights_path)
     if alignment is None:
         alignment = default_alignment(input_size)
     th = [0.5] * net.num_aus if thresholds is None else [float(t) for t in thresholds]
@@ -261,9 +438,7 @@ def export_m0(
             ),
         ),
         postprocess=PostprocessSpec(kind="fuse_views", input=OUTPUT_NAME),
-        model=ModelFileSpec(
-            file=onnx_path.name, format="onnx", opset=opset, sha256=sha256_file(onnx_path)
-        ),
+        model=ModelFileSpec(file=onnx_path.name, format="onnx", opset=opset, sha256=onnx_sha),
         training=TrainingInfo(
             data=training_data,
             metrics=dict(metrics or {}),
@@ -273,4 +448,12 @@ def export_m0(
     )
     manifest_path = out_dir / f"{name}.json"
     manifest.save(manifest_path)
-    return ExportResult(onnx_path, manifest_path, Manifest.load(manifest_path), diff)
+    return ExportResult(
+        onnx_path,
+        manifest_path,
+        Manifest.load(manifest_path),
+        diff,
+        weights_path,
+        weights_sha,
+        weights_diff,
+    )

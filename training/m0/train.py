@@ -4,7 +4,8 @@
 
 1. build the data (:func:`training.data.build_m0_data`): aligned faces split by identity,
    accurate / inaccurate training sets, noisy labels;
-2. train the ``variant`` (M0, or a baseline: two-view BCE without L_mv / L_cons, single-view
+2. train the ``variant`` (M0; its semi-supervised variant, with pseudo-labels for the faces
+   whose labels are withheld; or a baseline: two-view BCE without L_mv / L_cons, single-view
    BCE) with :class:`training.common.loop.Trainer` (progress bars, ``metrics.jsonl``,
    checkpoints, resume);
 3. tune per-AU thresholds on the validation split, evaluate validation and test;
@@ -104,12 +105,21 @@ def build_variant(cfg: M0Config) -> tuple[M0Config, nn.Module, str, bool | None]
     override of the batches (``None``: as ``data.two_views`` says), for ``cfg.variant``.
 
     - ``m0``: ``cfg`` as given, :class:`M0Net`, labels split into clean / noisy.
+    - ``semi_supervised``: :class:`M0Net` without noisy heads (``lambda_noisy = 0``); accurate
+      faces carry their labels, unlabelled faces are flagged ``unlabelled`` and trained on
+      pseudo-labels; L_mv and L_cons as configured.
     - ``bce_two_view``: no noisy heads, ``lambda_mv = lambda_cons = 0``, every given label
       treated as accurate.
     - ``bce_single_view``: :class:`SingleViewNet`, plain BCE on every given label.
+
+    Unlabelled faces (``data.unlabelled_fraction``) are trained on only by
+    ``semi_supervised``; the other variants see the labelled faces only.
     """
     if cfg.variant == "m0":
         return cfg, M0Net(cfg.num_aus, cfg.backbone, cfg.noisy_heads), "m0", None
+    if cfg.variant == "semi_supervised":
+        semi = dataclasses.replace(cfg, noisy_heads=False, lambda_noisy=0.0)
+        return semi, M0Net(cfg.num_aus, cfg.backbone, noisy_heads=False), "semi", None
     base = dataclasses.replace(
         cfg, noisy_heads=False, lambda_mv=0.0, lambda_cons=0.0, lambda_noisy=0.0
     )
@@ -173,6 +183,30 @@ def _refine(
     return report, refined
 
 
+def _pseudo_label_report(
+    model: nn.Module, data: M0Data, threshold: float, device: torch.device
+) -> dict[str, Any]:
+    """How well the pseudo-labels of the unlabelled faces match their withheld true labels at the
+    end of training (centre crops): each view's target from the other view's clean prediction,
+    and the fused prediction's labels."""
+    pred = predict_m0(model, data.eval_batches("unlabelled"), device)
+    p = 1.0 / (1.0 + np.exp(-pred["clean_logits"]))  # (N, 2, L) per-view clean probabilities
+    true = data.true_labels[data.unlabelled]
+    hard = (p >= threshold).astype(np.float32)
+    return {
+        "faces": int(data.unlabelled.size),
+        "threshold": float(threshold),
+        # view 1 learns from view 2's prediction and vice versa
+        "agreement_view1_targets": label_agreement(hard[:, 1], true),
+        "agreement_view2_targets": label_agreement(hard[:, 0], true),
+        "agreement_fused": label_agreement((pred["prob"] >= threshold).astype(np.float32), true),
+        "views_agree": float((hard[:, 0] == hard[:, 1]).mean()),
+        # a pseudo-labelling that drifts to "inactive" shows as a positive rate far below the truth
+        "positive_rate_targets": float(hard.mean()),
+        "positive_rate_true": float((true == 1).sum() / max(int((true >= 0).sum()), 1)),
+    }
+
+
 def _training_data_text(cfg: M0Config, data: M0Data) -> str:
     d = data.cfg
     if d.source == "synth":
@@ -190,9 +224,13 @@ def _training_data_text(cfg: M0Config, data: M0Data) -> str:
         if d.noise == "none" or d.noise_rate == 0
         else (f"; {d.noise} label noise at {d.noise_rate:.0%} on the inaccurate set")
     )
+    unlabelled = ""
+    if data.unlabelled.size:
+        used = "trained on with pseudo-labels" if cfg.variant == "semi_supervised" else "not used"
+        unlabelled = f"; {data.unlabelled.size} training faces with labels withheld ({used})"
     return (
         f"{src}; {data.accurate.size} accurately and {data.inaccurate.size} inaccurately "
-        f"labelled training faces{noise}"
+        f"labelled training faces{noise}{unlabelled}"
     )
 
 
@@ -220,8 +258,9 @@ def train_m0(
 
     Returns:
         The results written to ``<out_dir>/results.json``: ``evaluation`` (thresholds, val,
-        test), ``refinement`` (M0), ``evaluation_after_refine`` (when retrained), ``export``,
-        ``train_time_s``, ``samples_per_s``.
+        test), ``refinement`` (M0), ``evaluation_after_refine`` (when retrained),
+        ``pseudo_labels`` (semi-supervised: agreement of the final pseudo-labels with the
+        withheld true labels), ``export``, ``train_time_s``, ``samples_per_s``.
     """
     out_dir = Path(cfg.train.out_dir)
     if resume:
@@ -230,6 +269,7 @@ def train_m0(
     t0 = time.perf_counter()
     if data is None:
         data = build_m0_data(cfg)
+    _check_variant_data(cfg, data)
     seed_everything(cfg.train.seed, deterministic=cfg.train.deterministic)
     run_cfg, model, label_mode, two_views = build_variant(cfg)
     method = M0Method(run_cfg, model)
@@ -253,6 +293,7 @@ def train_m0(
         "data": {
             "accurate": int(data.accurate.size),
             "inaccurate": int(data.inaccurate.size),
+            "unlabelled": int(data.unlabelled.size),
             "val": int(data.val.size),
             "test": int(data.test.size),
             "noise": data.cfg.noise,
@@ -260,6 +301,8 @@ def train_m0(
         },
         "evaluation": evaluate_model(model, data, device),
     }
+    if cfg.variant == "semi_supervised":
+        results["pseudo_labels"] = _pseudo_label_report(model, data, cfg.pseudo_threshold, device)
     final = results["evaluation"]
     can_refine = (
         cfg.variant == "m0" and getattr(model, "has_noisy_heads", False) and data.inaccurate.size
@@ -313,10 +356,38 @@ def train_m0(
             "onnx": str(res.onnx_path),
             "manifest": str(res.manifest_path),
             "max_abs_diff": res.max_abs_diff,
+            "weights": str(res.weights_path) if res.weights_path else None,
+            "weights_sha256": res.weights_sha256,
         }
     results["wall_time_s"] = round(time.perf_counter() - t0, 1)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
+
+
+def _check_variant_data(cfg: M0Config, data: M0Data) -> None:
+    """Refuse data the variant cannot train on (named by its ``data.`` key)."""
+    from ..common.config import ConfigError
+
+    if cfg.variant != "semi_supervised":
+        if data.unlabelled.size:
+            _log.info(
+                "variant %s: the %d faces with withheld labels are not used (only "
+                "semi_supervised trains on them)",
+                cfg.variant,
+                data.unlabelled.size,
+            )
+        return
+    if data.inaccurate.size:
+        raise ConfigError(
+            "data.accurate_fraction: variant 'semi_supervised' has no noisy heads for the "
+            f"{data.inaccurate.size} inaccurately labelled faces; expected 1.0, got "
+            f"{data.cfg.accurate_fraction}"
+        )
+    if not data.unlabelled.size:
+        raise ConfigError(
+            "data.unlabelled_fraction: variant 'semi_supervised' needs faces whose labels are "
+            f"withheld; expected a value > 0, got {data.cfg.unlabelled_fraction}"
+        )
 
 
 # Settings that may change between a run and its resumption without changing its results.
