@@ -3,7 +3,9 @@
 // pixel's taps, then sample (with the border) and store. On CPUs with AVX2 the inside segments
 // take the AVX2 loop instead (chosen at run time; the build targets x86-64-v2).
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include "common/parallel.h"
@@ -16,8 +18,8 @@ namespace {
 
 // The crop is walked in tiles of kTileRows x kTileCols pixels: a rotated crop row sweeps across
 // many frame rows, and tiles keep the frame pixels a tile reads in cache.
-constexpr int64_t kTileRows = 16;
-constexpr int64_t kTileCols = 64;
+constexpr int64_t kTileRows = 8;
+constexpr int64_t kTileCols = 128;
 
 // The AVX2 loop runs where the CPU has AVX2, unless AUPERF_WARP_NO_AVX2 is set (the tests use
 // it to check that both loops give identical bits).
@@ -31,20 +33,8 @@ bool use_avx2() {
 }
 
 template <int DType, int Layout>
-void warp_segment(const WarpParams& p, const double* inv, const uint8_t* frame, int64_t n,
-                  int64_t y, int64_t x_begin, int64_t x_end) {
-#if defined(AUPERF_WARP_SIMD)
-  if (segment_inside(p, inv, y, x_begin, x_end)) {
-#if defined(AUPERF_WARP_AVX2)
-    if (use_avx2()) {
-      warp_segment_inside_avx2<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
-      return;
-    }
-#endif
-    warp_segment_inside_simd<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
-    return;
-  }
-#endif
+void warp_segment_scalar(const WarpParams& p, const double* inv, const uint8_t* frame, int64_t n,
+                         int64_t y, int64_t x_begin, int64_t x_end) {
   for (int64_t x = x_begin; x < x_end; ++x) {
     double sx, sy;
     int32_t x0, y0;
@@ -54,6 +44,68 @@ void warp_segment(const WarpParams& p, const double* inv, const uint8_t* frame, 
     sample(p, frame, tap_case, x0, y0, ax, ay, v);
     store_pixel<DType, Layout>(p, n, y, x, v);
   }
+}
+
+#if defined(AUPERF_WARP_SIMD)
+// Narrows [*lo, *hi) to the x where lower <= slope * x + offset < upper (a linear coordinate).
+void clip_linear(double slope, double offset, double lower, double upper, double* lo, double* hi) {
+  if (slope == 0.0) {
+    if (!(offset >= lower && offset < upper)) *hi = *lo;
+    return;
+  }
+  double a = (lower - offset) / slope, b = (upper - offset) / slope;
+  if (slope < 0.0) std::swap(a, b);
+  *lo = std::max(*lo, a);
+  *hi = std::min(*hi, b);
+}
+
+// The sub-range of [x_begin, x_end) whose taps lie inside the frame with a spare row below
+// (what segment_inside checks), estimated from the linear source coordinates, shrunk by a pixel
+// on each side against rounding, then confirmed with segment_inside. Empty when none is.
+void inside_span(const WarpParams& p, const double* inv, int64_t y, int64_t x_begin,
+                 int64_t x_end, int64_t* lo, int64_t* hi) {
+  double a = static_cast<double>(x_begin), b = static_cast<double>(x_end);
+  const double yd = static_cast<double>(y);
+  clip_linear(inv[0], inv[1] * yd + inv[2], 0.0, static_cast<double>(p.width - 1), &a, &b);
+  clip_linear(inv[3], inv[4] * yd + inv[5], 0.0, static_cast<double>(p.height - 2), &a, &b);
+  *lo = static_cast<int64_t>(std::ceil(a)) + 1;
+  *hi = static_cast<int64_t>(std::floor(b)) - 1;
+  if (!(*lo < *hi) || !segment_inside(p, inv, y, *lo, *hi)) *lo = *hi = x_begin;
+}
+
+template <int DType, int Layout>
+void warp_segment_simd(const WarpParams& p, const double* inv, const uint8_t* frame, int64_t n,
+                       int64_t y, int64_t x_begin, int64_t x_end) {
+#if defined(AUPERF_WARP_AVX2)
+  if (use_avx2()) {
+    warp_segment_inside_avx2<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
+    return;
+  }
+#endif
+  warp_segment_inside_simd<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
+}
+#endif
+
+// One row segment: the SIMD loop where the taps are inside the frame, the scalar loop (with the
+// border) elsewhere. Both compute the same bits, so where the split falls does not matter.
+template <int DType, int Layout>
+void warp_segment(const WarpParams& p, const double* inv, const uint8_t* frame, int64_t n,
+                  int64_t y, int64_t x_begin, int64_t x_end) {
+#if defined(AUPERF_WARP_SIMD)
+  if (segment_inside(p, inv, y, x_begin, x_end)) {
+    warp_segment_simd<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
+    return;
+  }
+  int64_t lo, hi;
+  inside_span(p, inv, y, x_begin, x_end, &lo, &hi);
+  if (lo < hi) {
+    warp_segment_scalar<DType, Layout>(p, inv, frame, n, y, x_begin, lo);
+    warp_segment_simd<DType, Layout>(p, inv, frame, n, y, lo, hi);
+    warp_segment_scalar<DType, Layout>(p, inv, frame, n, y, hi, x_end);
+    return;
+  }
+#endif
+  warp_segment_scalar<DType, Layout>(p, inv, frame, n, y, x_begin, x_end);
 }
 
 template <int DType, int Layout>
