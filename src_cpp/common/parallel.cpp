@@ -29,9 +29,11 @@ int get_num_threads() { return thread_setting().load(); }
 
 void set_num_threads(int n) { thread_setting().store(std::max(1, n)); }
 
-void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& fn,
+                  int64_t min_per_thread) {
   if (count <= 0) return;
-  const int64_t threads = std::min<int64_t>(get_num_threads(), count);
+  const int64_t by_work = count / std::max<int64_t>(1, min_per_thread);
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), by_work));
   if (threads <= 1) {
     fn(0, count);
     return;

@@ -14,7 +14,10 @@ namespace auperf {
 int get_num_threads();
 void set_num_threads(int n);
 
-// Calls fn(begin, end) on disjoint chunks covering [0, count), on up to get_num_threads() threads.
-void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& fn);
+// Calls fn(begin, end) on disjoint chunks covering [0, count), on up to get_num_threads() threads,
+// giving each thread at least `min_per_thread` items: starting a thread costs tens of
+// microseconds, more than small calls (one face, a few AUs) take on their own.
+void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& fn,
+                  int64_t min_per_thread = 1);
 
 }  // namespace auperf

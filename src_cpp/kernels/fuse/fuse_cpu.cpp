@@ -45,7 +45,7 @@ void fuse_all(const FuseParams& params) {
       for (int64_t i = 0; i < count; ++i) out_prob[i] = sigmoid_f32(m[i]);
       for (int64_t i = 0; i < count; ++i) out_active[i] = is_active(out_prob[i], thr[i]);
     }
-  });
+  }, /*min_per_thread=*/16);
 }
 
 }  // namespace

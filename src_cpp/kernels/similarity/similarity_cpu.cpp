@@ -12,7 +12,7 @@ void similarity_cpu(const SimilarityParams& p) {
     for (int64_t n = begin; n < end; ++n) {
       p.status[n] = estimate_similarity_one(p.points + n * k * 2, p.template_, k, p.matrices + n * 6);
     }
-  });
+  }, /*min_per_thread=*/1024);
 }
 
 }  // namespace auperf

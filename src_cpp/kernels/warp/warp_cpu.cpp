@@ -111,6 +111,8 @@ void warp_segment(const WarpParams& p, const double* inv, const uint8_t* frame, 
 template <int DType, int Layout>
 void warp_tiles(const WarpParams& params, const std::vector<double>& inverse) {
   const int64_t tile_rows = (params.out_height + kTileRows - 1) / kTileRows;
+  // About 32k output pixels per thread at least.
+  const int64_t min_items = 1 + (1 << 15) / (kTileRows * params.out_width);
   parallel_for(params.num_faces * tile_rows, [&](int64_t begin, int64_t end) {
     // A private copy: the compiler then knows stores to the output cannot change the
     // parameters, and keeps scale, bias and sizes in registers.
@@ -128,7 +130,7 @@ void warp_tiles(const WarpParams& params, const std::vector<double>& inverse) {
         }
       }
     }
-  });
+  }, min_items);
 }
 
 template <int DType>
