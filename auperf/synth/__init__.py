@@ -8,6 +8,7 @@ and basic-expression categories. See ``docs/synth.md``.
 
 from __future__ import annotations
 
+from .export import DATASET_LAYOUTS, au_values, write_dataset
 from .params import (
     ACTIVE_LEVEL,
     AU_IDS,
@@ -67,7 +68,6 @@ from .samplers import (
     sample_params,
     sample_pose,
 )
-from .export import DATASET_LAYOUTS, au_values, write_dataset
 from .sheet import contact_sheet
 from .video import MultiFaceFrames, Sequence, render_multiface, render_sequence, sequence_params
 
