@@ -39,7 +39,9 @@ Format (version 1); every key is required unless marked optional, unknown keys a
       "postprocess": {"kind": "fuse_views", "input": "logits"},
                                                # fuse_views: p = sigmoid(mean over axis 1)
                                                # sigmoid | softmax | none
-      "model": {"file": "m0.onnx", "format": "onnx", "opset": 17, "sha256": "<64 hex>"},
+      "model": {"file": "m0.onnx", "format": "onnx", "opset": 17, "sha256": "<64 hex>",
+                "weights": {"file": "m0.safetensors", "format": "safetensors",
+                            "sha256": "<64 hex>"}},    # weights: optional (torch backend)
       "training": {                            # optional sections inside are free-form
         "data": "what it was trained on",
         "metrics": {"mean_f1": 0.61},          # name -> number, null, or nested mapping
@@ -84,6 +86,7 @@ __all__ = [
     "OutputSpec",
     "PostprocessSpec",
     "ModelFileSpec",
+    "WeightsFileSpec",
     "TrainingInfo",
     "Manifest",
     "sha256_file",
@@ -337,34 +340,68 @@ class PostprocessSpec:
 
 
 @dataclass(frozen=True)
+class WeightsFileSpec:
+    """The network's weights for the torch backend, relative to the manifest's folder."""
+
+    file: str
+    format: str
+    sha256: str
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str) -> WeightsFileSpec:
+        d = _mapping(d, path, {"file", "format", "sha256"})
+        return cls(
+            file=_str(d["file"], f"{path}.file"),
+            format=_str(d["format"], f"{path}.format", ("safetensors",)),
+            sha256=_sha256(d["sha256"], f"{path}.sha256"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "format": self.format, "sha256": self.sha256}
+
+
+def _sha256(v: Any, path: str) -> str:
+    sha = _str(v, path)
+    if not _HEX64.match(sha):
+        raise _fail(path, "64 lowercase hex digits", sha)
+    return sha
+
+
+@dataclass(frozen=True)
 class ModelFileSpec:
-    """The model file, relative to the manifest's folder, with its format, opset and sha256."""
+    """The model file, relative to the manifest's folder, with its format, opset and sha256,
+    and optionally the weights file the torch backend runs."""
 
     file: str
     format: str
     opset: int
     sha256: str
+    weights: WeightsFileSpec | None = None
 
     @classmethod
     def from_dict(cls, d: Any, path: str) -> ModelFileSpec:
-        d = _mapping(d, path, {"file", "format", "opset", "sha256"})
-        sha = _str(d["sha256"], f"{path}.sha256")
-        if not _HEX64.match(sha):
-            raise _fail(f"{path}.sha256", "64 lowercase hex digits", sha)
+        d = _mapping(d, path, {"file", "format", "opset", "sha256"}, {"weights"})
+        weights = d.get("weights")
         return cls(
             file=_str(d["file"], f"{path}.file"),
             format=_str(d["format"], f"{path}.format", ("onnx",)),
             opset=_int(d["opset"], f"{path}.opset", 1),
-            sha256=sha,
+            sha256=_sha256(d["sha256"], f"{path}.sha256"),
+            weights=None
+            if weights is None
+            else WeightsFileSpec.from_dict(weights, f"{path}.weights"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "file": self.file,
             "format": self.format,
             "opset": self.opset,
             "sha256": self.sha256,
         }
+        if self.weights is not None:
+            out["weights"] = self.weights.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,16 @@ class TorchBackend(Backend):
         from ..models import weights_path
 
         weights = Path(options["weights"]) if options.get("weights") else weights_path(manifest)
+        spec = manifest.model.weights
+        if spec is not None and not options.get("weights") and weights.is_file():
+            from ..manifest import sha256_file
+
+            digest = sha256_file(weights)
+            if digest != spec.sha256:
+                raise WeightsError(
+                    f"weights: {weights} has sha256 {digest}, the manifest records {spec.sha256} "
+                    "(a changed or corrupt file; re-export the model)"
+                )
         net = build_network(manifest, backbone=options.get("backbone"))
         load_weights(net, weights)
         from ..nets.m0 import M0Inference

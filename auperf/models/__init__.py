@@ -106,5 +106,9 @@ def load_manifest(model: str | Path | Manifest | None = None) -> Manifest:
 
 
 def weights_path(manifest: Manifest) -> Path:
-    """The torch weights file of a model: its ONNX file with the suffix ``.safetensors``."""
+    """The torch weights file of a model: the manifest's ``model.weights.file`` where it names
+    one (relative to the manifest's folder), else the ONNX file with the suffix ``.safetensors``."""
+    spec = manifest.model.weights
+    if spec is not None:
+        return manifest.model_path().parent / spec.file
     return manifest.model_path().with_suffix(WEIGHTS_SUFFIX)

@@ -15,7 +15,6 @@ def export_tiny(out: Path, seed: int, *, config: dict | None, noisy_heads: bool 
     import torch
 
     from auperf.nets.m0 import M0Net
-    from training.common.checkpoint import save_weights
     from training.m0.export import export_m0
 
     torch.manual_seed(seed)
@@ -41,7 +40,6 @@ def export_tiny(out: Path, seed: int, *, config: dict | None, noisy_heads: bool 
         thresholds=[0.5, 0.45, 0.55, 0.5],
         config=config,
     )
-    save_weights(net, out / "tiny.safetensors")
     return res.manifest_path
 
 

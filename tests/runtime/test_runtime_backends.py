@@ -372,8 +372,11 @@ def test_torch_options_and_errors(manifest, model_copy):
     with pytest.raises(WeightsError, match="tiny.safetensors does not exist"):
         b.open(load_manifest(model_copy))
     (model_copy / "tiny.safetensors").write_bytes(b"garbage")
-    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+    with pytest.raises(WeightsError, match="has sha256 .* the manifest records"):
         b.open(load_manifest(model_copy))
+    (model_copy / "garbage.safetensors").write_bytes(b"garbage")
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        b.open(load_manifest(model_copy), weights=model_copy / "garbage.safetensors")
 
 
 def test_torch_weights_that_do_not_fit(manifest, model_copy):
@@ -382,9 +385,11 @@ def test_torch_weights_that_do_not_fit(manifest, model_copy):
 
     from auperf.nets.m0 import M0Net
 
-    save_file(M0Net(5, "smallnet").state_dict(), str(model_copy / "tiny.safetensors"))
+    save_file(M0Net(5, "smallnet").state_dict(), str(model_copy / "five.safetensors"))
     with pytest.raises(WeightsError, match="does not fit M0 with backbone 'smallnet' and 4 AUs"):
-        backends.get_backend("torch-cpu").open(load_manifest(model_copy))
+        backends.get_backend("torch-cpu").open(
+            load_manifest(model_copy), weights=model_copy / "five.safetensors"
+        )
     torch.manual_seed(1)
     other = M0Net(4, "smallnet", noisy_heads=False)  # fits: no noisy heads needed
     save_file(other.state_dict(), str(model_copy / "other.safetensors"))
@@ -431,3 +436,37 @@ def test_backend_matches_torch_reference(provider, manifest, reference_batch):
             assert got.shape == (b, 2, 4) and got.dtype == np.float32
             np.testing.assert_allclose(_fuse(got), p_ref[:b], atol=1e-4, rtol=0)
             np.testing.assert_allclose(got, want[:b], atol=1e-4, rtol=0)
+
+
+def test_manifest_weights_entry_is_read_and_checked(tmp_path):
+    """A manifest's model.weights names the torch weights and its sha256; a changed file is
+    refused by the torch backend before it is loaded."""
+    import json
+    import shutil
+
+    from auperf import backends
+    from auperf.errors import ManifestError, WeightsError
+    from auperf.manifest import Manifest
+    from auperf.models import DEMO_DIR, load_manifest, weights_path
+
+    demo = load_manifest(None)
+    assert demo.model.weights is not None and demo.model.weights.format == "safetensors"
+    assert weights_path(demo) == DEMO_DIR / demo.model.weights.file
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO_DIR, copy)
+    manifest_file = next(copy.glob("*.json"))
+    data = json.loads(manifest_file.read_text())
+    assert Manifest.from_dict(data).to_dict()["model"]["weights"] == data["model"]["weights"]
+    bad = json.loads(json.dumps(data))
+    bad["model"]["weights"]["sha256"] = "xyz"
+    with pytest.raises(ManifestError, match=r"model\.weights\.sha256"):
+        Manifest.from_dict(bad)
+    bad["model"]["weights"] = {"file": "w.safetensors", "format": "pickle", "sha256": "0" * 64}
+    with pytest.raises(ManifestError, match=r"model\.weights\.format"):
+        Manifest.from_dict(bad)
+    weights = copy / data["model"]["weights"]["file"]
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(WeightsError, match="sha256"):
+        backends.open_session(Manifest.load(manifest_file), "torch-cpu")

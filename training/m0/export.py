@@ -46,6 +46,7 @@ from auperf.manifest import (
     OutputSpec,
     PostprocessSpec,
     TrainingInfo,
+    WeightsFileSpec,
     sha256_file,
 )
 from auperf.nets.m0 import NUM_VIEWS, M0Inference, M0Net
@@ -438,7 +439,15 @@ def export_m0(
             ),
         ),
         postprocess=PostprocessSpec(kind="fuse_views", input=OUTPUT_NAME),
-        model=ModelFileSpec(file=onnx_path.name, format="onnx", opset=opset, sha256=onnx_sha),
+        model=ModelFileSpec(
+            file=onnx_path.name,
+            format="onnx",
+            opset=opset,
+            sha256=onnx_sha,
+            weights=None
+            if weights_path is None
+            else WeightsFileSpec(file=weights_path.name, format="safetensors", sha256=weights_sha),
+        ),
         training=TrainingInfo(
             data=training_data,
             metrics=dict(metrics or {}),
