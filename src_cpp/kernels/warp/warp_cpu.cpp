@@ -16,8 +16,9 @@
 namespace auperf {
 namespace {
 
-// The crop is walked in tiles of kTileRows x kTileCols pixels: a rotated crop row sweeps across
-// many frame rows, and tiles keep the frame pixels a tile reads in cache.
+// The crop is walked in tiles of kTileRows x kTileCols pixels, the work items of the threads.
+// Of the shapes tried on the warp benchmark (4-32 rows, 16-224 columns) this one was fastest
+// for upright and rolled faces alike; narrower tiles pay the per-segment checks more often.
 constexpr int64_t kTileRows = 8;
 constexpr int64_t kTileCols = 128;
 
