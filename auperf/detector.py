@@ -46,14 +46,15 @@ from typing import Any
 import numpy as np
 
 from . import _arrays, align
-from .backends._errors import OptionalDependencyError, SessionClosedError
 from .backends.base import array_shape_dtype
 from .errors import (
     DTypeError,
     IndexRangeError,
     ManifestError,
     NonFiniteError,
+    OptionalDependencyError,
     ParameterError,
+    SessionClosedError,
     ShapeError,
     SingularMatrixError,
     ValueRangeError,

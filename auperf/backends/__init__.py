@@ -47,18 +47,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ParameterError
-from ..manifest import Manifest
-from ._errors import (
+from ..errors import (
     BackendError,
     BackendUnavailableError,
     FeedError,
     ModelNotFoundError,
     OptionalDependencyError,
+    ParameterError,
     SessionClosedError,
     UnknownProviderError,
     WeightsError,
 )
+from ..manifest import Manifest
 from .base import Backend, Session, SessionInfo, TensorSpec
 
 __all__ = [

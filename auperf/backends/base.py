@@ -33,9 +33,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DTypeError, ParameterError, ShapeError
+from ..errors import (
+    BackendError,
+    BackendUnavailableError,
+    DTypeError,
+    FeedError,
+    ParameterError,
+    SessionClosedError,
+    ShapeError,
+)
 from ..manifest import Manifest
-from ._errors import BackendError, BackendUnavailableError, FeedError, SessionClosedError
 
 __all__ = [
     "TensorSpec",

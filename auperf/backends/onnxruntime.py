@@ -41,9 +41,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _arrays
-from ..errors import DeviceError, ManifestError, ParameterError
+from ..errors import (
+    BackendError,
+    BackendUnavailableError,
+    DeviceError,
+    ManifestError,
+    ModelNotFoundError,
+    ParameterError,
+)
 from ..manifest import Manifest
-from ._errors import BackendError, BackendUnavailableError, ModelNotFoundError
 from .base import Backend, Session, SessionInfo, TensorSpec
 
 __all__ = ["OnnxRuntimeBackend", "OnnxRuntimeSession", "GPU_PACKAGE_NOTE"]

@@ -33,9 +33,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import BackendError, BackendUnavailableError, ParameterError
 from ..manifest import Manifest
-from ._errors import BackendError, BackendUnavailableError
 from .base import Backend, Session, SessionInfo
 
 __all__ = ["TensorRTBackend", "TensorRTSession"]

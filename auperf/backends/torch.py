@@ -41,9 +41,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DeviceError, ManifestError, ParameterError
+from ..errors import DeviceError, ManifestError, ParameterError, WeightsError
 from ..manifest import Manifest
-from ._errors import WeightsError
 from .base import Backend, Session, SessionInfo
 
 __all__ = ["TorchBackend", "TorchSession", "build_network", "load_weights"]

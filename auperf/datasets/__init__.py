@@ -21,9 +21,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import DatasetError, ParameterError
 from ._common import EXPRESSIONS, LANDMARKS_SIDECAR, DatasetReader, DatasetWriter, Sample
-from ._errors import DatasetError
 from .affectnet import AFFECTNET_CODES, AffectNetReader, AffectNetWriter
 from .bp4d import BP4D_AUS, BP4D_INTENSITY_AUS, BP4DReader, BP4DWriter
 from .disfa import DISFA_AUS, DISFA_BENCHMARK_AUS, DISFAReader, DISFAWriter

@@ -25,9 +25,15 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from ..errors import DTypeError, NonFiniteError, ParameterError, ShapeError, ValueRangeError
+from ..errors import (
+    DatasetError,
+    DTypeError,
+    NonFiniteError,
+    ParameterError,
+    ShapeError,
+    ValueRangeError,
+)
 from ..labels import EXPRESSIONS
-from ._errors import DatasetError
 
 __all__ = [
     "EXPRESSIONS",

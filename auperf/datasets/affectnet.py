@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError, ValueRangeError
+from ..errors import DatasetError, ParameterError, ValueRangeError
 from ._common import (
     DatasetReader,
     DatasetWriter,
@@ -41,7 +41,6 @@ from ._common import (
     write_csv,
     write_image,
 )
-from ._errors import DatasetError
 
 __all__ = ["AFFECTNET_CODES", "AffectNetReader", "AffectNetWriter"]
 

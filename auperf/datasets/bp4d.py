@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import DatasetError, ParameterError
 from ._common import (
     DatasetReader,
     DatasetWriter,
@@ -43,7 +43,6 @@ from ._common import (
     write_csv,
     write_image,
 )
-from ._errors import DatasetError
 
 __all__ = ["BP4D_AUS", "BP4D_INTENSITY_AUS", "BP4DReader", "BP4DWriter"]
 

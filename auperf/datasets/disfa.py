@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import NonFiniteError, ParameterError, ShapeError, ValueRangeError
+from ..errors import DatasetError, NonFiniteError, ParameterError, ShapeError, ValueRangeError
 from ._common import (
     DatasetReader,
     DatasetWriter,
@@ -42,7 +42,6 @@ from ._common import (
     write_csv,
     write_image,
 )
-from ._errors import DatasetError
 
 __all__ = ["DISFA_AUS", "DISFA_BENCHMARK_AUS", "DISFAReader", "DISFAWriter"]
 

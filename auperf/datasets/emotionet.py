@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import DatasetError, ParameterError
 from ._common import (
     DatasetReader,
     DatasetWriter,
@@ -35,7 +35,6 @@ from ._common import (
     write_csv,
     write_image,
 )
-from ._errors import DatasetError
 
 __all__ = ["EMOTIONET_AUS", "EmotioNetReader", "EmotioNetWriter"]
 

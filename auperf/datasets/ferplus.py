@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError, ShapeError, ValueRangeError
+from ..errors import DatasetError, ParameterError, ShapeError, ValueRangeError
 from ._common import (
     EXPRESSIONS,
     DatasetReader,
@@ -37,7 +37,6 @@ from ._common import (
     write_csv,
     write_image,
 )
-from ._errors import DatasetError
 
 __all__ = ["FERPLUS_CLASSES", "FERPlusReader", "FERPlusWriter"]
 

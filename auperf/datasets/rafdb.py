@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import ParameterError, ShapeError, ValueRangeError
+from ..errors import DatasetError, ParameterError, ShapeError, ValueRangeError
 from ._common import (
     EXPRESSIONS,
     DatasetReader,
@@ -37,7 +37,6 @@ from ._common import (
     parse_int,
     write_image,
 )
-from ._errors import DatasetError
 
 __all__ = ["RAFDB_CODES", "RAFDBReader", "RAFDBWriter"]
 

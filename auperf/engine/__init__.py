@@ -20,7 +20,7 @@ Example::
 
 from __future__ import annotations
 
-from ._errors import (
+from ..errors import (
     CalibrationError,
     EngineBuildError,
     EngineError,

@@ -42,15 +42,15 @@ from typing import Any
 
 from .._version import __version__ as _AUPERF_VERSION
 from ..backends.base import input_specs, output_specs
-from ..errors import ManifestError
-from ..manifest import FORMAT_VERSION, Manifest, sha256_file
-from ._errors import (
+from ..errors import (
     EngineBuildError,
     EngineMismatchError,
     Int8CalibrationUnsupportedError,
+    ManifestError,
     PrecisionUnsupportedError,
     TargetError,
 )
+from ..manifest import FORMAT_VERSION, Manifest, sha256_file
 from ._library import Library, find_library, visible_gpus
 from .targets import Target, get_target
 
@@ -189,7 +189,7 @@ class EngineRecord:
             EngineNotFoundError: the sidecar or the engine file is missing.
             EngineMismatchError: the sidecar is not valid JSON or not a sidecar.
         """
-        from ._errors import EngineNotFoundError
+        from ..errors import EngineNotFoundError
 
         path = Path(path)
         stem = path.with_suffix("") if path.suffix in (ENGINE_SUFFIX, SIDECAR_SUFFIX) else path

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CalibrationError
 from ..manifest import Manifest
-from ._errors import CalibrationError
 
 __all__ = [
     "calibration_inputs",
@@ -292,7 +292,7 @@ def implicit_calibrator(
     Raises:
         EngineRuntimeUnavailableError: no GPU or no torch with CUDA.
     """
-    from ._errors import EngineRuntimeUnavailableError
+    from ..errors import EngineRuntimeUnavailableError
 
     try:
         import torch

@@ -19,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import input_specs, output_specs
-from ..errors import OptionalDependencyError
+from ..errors import (
+    EngineMismatchError,
+    EngineNotFoundError,
+    EngineRuntimeUnavailableError,
+    OptionalDependencyError,
+)
 from ..manifest import Manifest
-from ._errors import EngineMismatchError, EngineNotFoundError, EngineRuntimeUnavailableError
 from ._library import Library, find_library, visible_gpus
 from .build import SIDECAR_SUFFIX, EngineRecord, default_cache_dir, dtype_name, rebuild_hint
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ._errors import TargetError
+from ..errors import TargetError
 
 __all__ = [
     "BACKENDS",

@@ -57,7 +57,7 @@ def find_manifest(model: str | Path) -> Path:
         ModelNotFoundError: the path does not exist, or the folder holds no or several
             ``*.json`` files.
     """
-    from ..backends._errors import ModelNotFoundError
+    from ..errors import ModelNotFoundError
 
     path = Path(model)
     if path.is_file():
@@ -87,7 +87,7 @@ def load_manifest(model: str | Path | Manifest | None = None) -> Manifest:
         ModelNotFoundError: no model there; for ``None``, the demo model is not installed.
         ManifestError, ManifestVersionError: the manifest is invalid or from a newer auperf.
     """
-    from ..backends._errors import ModelNotFoundError
+    from ..errors import ModelNotFoundError
 
     if isinstance(model, Manifest):
         return model

@@ -57,7 +57,7 @@ def manifest(tiny_model) -> Manifest:
 def test_import_is_lazy():
     code = (
         "import sys, auperf, auperf.backends, auperf.detector, auperf.models; "
-        "from auperf.backends import base, _errors; "
+        "from auperf.backends import base; "
         "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'tensorrt_rtx', 'pandas') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
