@@ -1,15 +1,8 @@
-"""The ``auperf`` command line.
-
-``auperf info`` reports what the compiled core was built with and what this machine offers.
-``auperf build`` compiles a model's ONNX into TensorRT engines per deployment target.
-``auperf demo`` runs the shipped demo detector on rendered faces whose AUs are known.
-Detection on videos and estimation arrive with the front end.
-"""
+"""``auperf build``: TensorRT engines of a model per deployment target."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -17,28 +10,7 @@ import click
 import auperf
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.version_option(auperf.__version__, prog_name="auperf")
-def main() -> None:
-    """auperf: facial action unit inference."""
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def info(as_json: bool) -> None:
-    """Build information: version, compiler, CUDA, devices, CPU threads."""
-    data = auperf.build_info()
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    width = max(len(k) for k in data)
-    for key, value in data.items():
-        if isinstance(value, list):
-            value = ", ".join(value) or "-"
-        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
-
-
-@main.command()
+@click.command()
 @click.argument("model", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--target",
@@ -72,7 +44,7 @@ def info(as_json: bool) -> None:
 )
 @click.option("--list-targets", is_flag=True, help="List the known targets and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def build(
+def command(
     model: Path | None,
     targets: tuple[str, ...],
     targets_file: Path | None,
@@ -88,7 +60,7 @@ def build(
     Engines are cached as <key>.engine with a <key>.json sidecar; a target whose key is
     already in the cache is not rebuilt.
     """
-    from . import engine
+    from .. import engine
 
     try:
         known = engine.load_targets(targets_file, register=True) if targets_file else []
@@ -140,50 +112,3 @@ def build(
             )
     except (auperf.errors.AuperfError, ImportError) as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
-
-
-@main.command()
-@click.option("--faces", default=8, type=click.IntRange(1, 4096), help="Rendered faces to run.")
-@click.option("--seed", default=0, type=int, help="Seed of the rendered faces.")
-@click.option("--backend", default="auto", help="Provider name, or 'auto'.")
-@click.option("--model", default=None, help="Model folder or manifest (default: the demo).")
-def demo(faces: int, seed: int, backend: str, model: str | None) -> None:
-    """Run the demo detector on rendered faces with known AUs and print both side by side."""
-    import numpy as np
-
-    from .synth import FaceRenderer, sample_params
-
-    rng = np.random.default_rng(seed)
-    res = FaceRenderer(seed=seed, size=256).render(sample_params(rng, faces))
-    try:
-        with auperf.Detector(model, backend=backend) as det:
-            out = det.detect(res.images, res.landmarks5)
-            session = det.describe()["session"]
-    except auperf.errors.AuperfError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
-    from .synth import AU_IDS
-
-    truth = {au: res.au_occurrence[:, j] for j, au in enumerate(AU_IDS)}
-    click.echo(f"model {det.manifest.name!r} on {session['provider']}, {faces} rendered faces")
-    click.echo("face  true AUs (renderer)            detected AUs (p >= threshold)")
-    agree = total = 0
-    for i in range(faces):
-        true = [au for au in det.au_ids if au in truth and truth[au][i]]
-        found = [au for j, au in enumerate(det.au_ids) if out.active[i, j]]
-        click.echo(f"{i:4d}  {_au_list(true):32s}  {_au_list(found)}")
-        for j, au in enumerate(det.au_ids):
-            if au in truth:
-                agree += int(bool(out.active[i, j]) == bool(truth[au][i]))
-                total += 1
-    click.echo(
-        f"agreement with the renderer's labels: {agree}/{total} AU decisions "
-        f"({100.0 * agree / max(total, 1):.1f}%)"
-    )
-
-
-def _au_list(aus: list[int]) -> str:
-    return " ".join(f"AU{a}" for a in aus) or "-"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
