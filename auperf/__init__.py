@@ -14,6 +14,7 @@ Submodules:
     detector  auperf.Detector: landmarks -> aligned crops -> backend -> fused AU probabilities
     models    shipped models (the demo detector) and model lookup
     engine    TensorRT engine build step: targets, cache, sidecars
+    teacher   AU pseudo-labels from MediaPipe blendshapes (M0's inaccurate set)
     errors    typed exceptions
 """
 
@@ -46,6 +47,7 @@ _LAZY_SUBMODULES = {
     "detector",
     "models",
     "engine",
+    "teacher",
 }
 _LAZY_ATTRIBUTES = {"Detector": "detector", "DetectionResult": "detector"}
 
