@@ -33,7 +33,8 @@ class Faces:
     Attributes:
         frame_index: ``(N,)`` int64, index of each face's frame within the batch.
         boxes: ``(N, 4)`` float64 ``(x0, y0, x1, y1)``.
-        scores: ``(N,)`` float32 detection confidence in [0, 1].
+        scores: ``(N,)`` float32 detection confidence in [0, 1] (NaN where the front end has
+            none, e.g. boxes given without scores).
         landmarks5: ``(N, 5, 2)`` float64 alignment points.
         landmarks: ``(N, K, 2)`` float64, the front end's own landmarks (478 for MediaPipe,
             5 or 68 for dlib), or ``None``.
@@ -87,7 +88,7 @@ class FrontEnd(abc.ABC):
         """What this front end is (name, model file, options), for logs and result metadata."""
         return {"name": self.name}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources; :meth:`detect` must not be called afterwards."""
 
     def __enter__(self) -> FrontEnd:
