@@ -15,6 +15,9 @@ Submodules:
     models    shipped models (the demo detector) and model lookup
     engine    TensorRT engine build step: targets, cache, sidecars
     teacher   AU pseudo-labels from MediaPipe blendshapes (M0's inaccurate set)
+    frontend  face front ends (MediaPipe, dlib, given boxes/landmarks): frames -> faces, pose
+    video     video/image/camera sources, tracking, CSV/Parquet writers, the detect pipeline
+    integrations  scale-out: Triton model repositories and client, Ray Data and Ray Serve
     errors    typed exceptions
 """
 
@@ -48,6 +51,9 @@ _LAZY_SUBMODULES = {
     "models",
     "engine",
     "teacher",
+    "frontend",
+    "video",
+    "integrations",
 }
 _LAZY_ATTRIBUTES = {"Detector": "detector", "DetectionResult": "detector"}
 

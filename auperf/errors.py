@@ -47,6 +47,7 @@ __all__ = [
     "PrecisionUnsupportedError",
     "Int8CalibrationUnsupportedError",
     "CalibrationError",
+    "MediaError",
 ]
 
 
@@ -204,3 +205,18 @@ class Int8CalibrationUnsupportedError(PrecisionUnsupportedError):
 
 class CalibrationError(AuperfError, ValueError):
     """Calibration data is missing or unusable (an empty folder, images of the wrong size)."""
+
+
+class MediaError(AuperfError, ValueError):
+    """A video, image, camera or stream cannot be opened or decoded (a missing or unreadable
+    file, a truncated video, a file that is not an image, a frame too small to hold a face).
+
+    Attributes:
+        source: The input at fault (path, URL or camera index as text), or ``None``.
+    """
+
+    def __init__(self, message: str, *, source: str | Path | None = None) -> None:
+        self.source = str(source) if source is not None else None
+        if self.source is not None:
+            message = f"{self.source}: {message}"
+        super().__init__(message)

@@ -32,13 +32,20 @@ def test_unknown_command_fails_with_usage():
     assert res.exit_code == 2 and "No such command" in res.output
 
 
-def test_demo_runs_the_shipped_detector_on_rendered_faces():
-    res = CliRunner().invoke(main, ["demo", "--faces", "6", "--seed", "3"])
+def test_demo_runs_the_shipped_detector_on_rendered_faces_a_clip_and_a_photo():
+    res = CliRunner().invoke(main, ["demo", "--faces", "6", "--seed", "3", "--frames", "20"])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert lines[0].startswith("model 'm0-smallnet-synth-demo' on onnxruntime-cpu, 6 rendered")
-    assert len([ln for ln in lines if ln[:4].strip().isdigit()]) == 6
-    assert "agreement with the renderer's labels" in lines[-1]
+    stills = lines[: lines.index("")]
+    assert len([ln for ln in stills if ln[:4].strip().isdigit()]) == 6
+    assert "agreement with the renderer's labels" in stills[-1]
+    clip = lines[lines.index("") + 1 :]
+    assert clip[0].startswith("rendered clip: 20 frames") and "2 faces crossing" in clip[0]
+    assert "identity switches: 0" in clip
+    tracks = [ln for ln in clip[2:] if ln[:5].strip().isdigit()]
+    assert 1 <= len(tracks) <= 2
+    assert any(ln.startswith(("skimage astronaut", "photo: skipped")) for ln in lines)
 
 
 def test_demo_detector_ranks_faces_by_their_true_aus():

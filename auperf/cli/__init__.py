@@ -22,6 +22,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "info"),
     ("build", "build"),
     ("demo", "demo"),
+    ("detect", "detect"),
+    ("plot", "plot"),
+    ("export-triton", "export_triton"),
+    ("serve", "serve"),
 )
 
 
