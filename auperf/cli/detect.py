@@ -143,6 +143,20 @@ def _outputs(inputs: tuple[str, ...], output: str | None, fmt: str) -> list[Path
     default=True,
     help="Continue an existing output after its last complete frame, or start it afresh.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Run on a Ray cluster ('auto', 'local' for a new local instance, or host:port): one "
+    "Parquet partition per input under -o FOLDER (auperf.integrations.ray.process).",
+)
+@click.option(
+    "--ray-workers", default=1, type=click.IntRange(1), help="With --ray: detection actors."
+)
+@click.option(
+    "--ray-gpus", default=0.0, type=click.FloatRange(0.0), help="With --ray: GPUs per actor."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-input summary.")
 def command(
     inputs: tuple[str, ...],
@@ -162,6 +176,9 @@ def command(
     expressions: bool,
     max_frames: int | None,
     resume: bool,
+    ray_address: str | None,
+    ray_workers: int,
+    ray_gpus: float,
     quiet: bool,
 ) -> None:
     """Detect AUs in every frame and face of INPUTS (videos, image folders, images, camera
@@ -175,6 +192,30 @@ def command(
     opts = _parse_options(frontend_options)
     if frontend in ("auto", "mediapipe", "dlib"):
         opts.setdefault("num_faces", max_faces)
+    if ray_address is not None:
+        _run_on_ray(
+            inputs,
+            output,
+            ray_address,
+            model=model,
+            backend=backend,
+            frontend=frontend,
+            frontend_options=opts,
+            num_workers=ray_workers,
+            num_gpus_per_worker=ray_gpus,
+            chunk_size=chunk_size,
+            queue_size=queue_size,
+            smoothing=smooth,
+            decoder=decoder,
+            max_frames=max_frames,
+            unsupported={
+                "--intensities": intensities,
+                "--expressions": expressions,
+                "--overwrite": not resume,
+            },
+            quiet=quiet,
+        )
+        return
     outputs = _outputs(inputs, output, fmt)
     estimator = classifier = None
     try:
@@ -243,6 +284,45 @@ def command(
         fe.close()
     if failed:
         click.echo(f"{failed} of {len(inputs)} input(s) had errors (see above)", err=True)
+        sys.exit(1)
+
+
+def _run_on_ray(
+    inputs: tuple[str, ...],
+    output: str | None,
+    address: str,
+    *,
+    unsupported: dict[str, bool],
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """``auperf detect --ray``: hand the inputs to :func:`auperf.integrations.ray.process`."""
+    bad = [flag for flag, given in unsupported.items() if given]
+    if bad:
+        raise click.UsageError(f"--ray does not support {', '.join(bad)}")
+    if output is None:
+        raise click.UsageError("--ray needs -o FOLDER (one Parquet partition per input)")
+    from auperf.errors import AuperfError
+    from auperf.integrations import ray as auperf_ray
+
+    try:
+        statuses = auperf_ray.process(
+            list(inputs), output, address=None if address == "local" else address, **options
+        )
+    except AuperfError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    failed = [s for s in statuses if s.status == "failed"]
+    for s in statuses:
+        if s.status == "failed":
+            click.echo(f"error: {s.path}: {s.error}", err=True)
+        elif not quiet:
+            click.echo(
+                f"{s.path}: {s.status}, {s.frames} frames, {s.faces} faces in "
+                f"{s.seconds:.1f} s -> {s.output}",
+                err=True,
+            )
+    if failed:
+        click.echo(f"{len(failed)} of {len(statuses)} input(s) failed (see above)", err=True)
         sys.exit(1)
 
 

@@ -237,3 +237,42 @@ def test_engines_are_built_once_per_node(tmp_path):
     else:  # a machine with a GPU and the TensorRT runtime
         assert det.session.describe().provider == "tensorrt"
         det.close()
+
+
+@pytest.mark.slow
+def test_cli_detect_ray_flag_writes_the_clis_rows(ray_local, corpus, cli_outputs, tmp_path):
+    """``auperf detect --ray`` hands the inputs to process(): one partition per input, equal to
+    the plain CLI's table; a failed input makes the exit code 1 and names it."""
+    from click.testing import CliRunner
+
+    from auperf.cli import main
+    from auperf.video.writers import read_results
+
+    _, videos, broken, fe = corpus
+    out = tmp_path / "ray_out"
+    res = CliRunner().invoke(
+        main,
+        [
+            "detect", *videos, broken, "-o", str(out), "--ray", "auto", "--frontend", SIDECAR,
+            "--frontend-option", f"path={fe}", "--backend", "onnxruntime-cpu",
+            "--chunk-size", "4", "-q",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "broken" in res.output and "1 of 3 input(s) failed" in res.output
+    for v in videos:
+        stem = Path(v).stem
+        _assert_same_table(read_results(out / f"{stem}.parquet"), cli_outputs["full"][stem])
+
+
+def test_cli_detect_ray_flag_usage_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from auperf.cli import main
+
+    res = CliRunner().invoke(main, ["detect", "x.mp4", "--ray", "auto"])
+    assert res.exit_code == 2 and "needs -o FOLDER" in res.output
+    res = CliRunner().invoke(
+        main, ["detect", "x.mp4", "-o", str(tmp_path), "--ray", "auto", "--intensities"]
+    )
+    assert res.exit_code == 2 and "--intensities" in res.output
