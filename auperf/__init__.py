@@ -5,7 +5,7 @@ renderer, backends, networks) are imported when first used.
 
 Submodules:
     align     5-point templates and batched similarity estimation
-    ops       compiled kernels: warp_faces, fuse_views
+    ops       compiled kernels: warp_faces, fuse_views, adam_step (fitting step)
     synth     procedural face renderer with full ground truth
     datasets  readers and writers of the public AU/expression dataset layouts
     nets      network definitions (torch, imported only when used)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['build_info', 'cuda_device_count', 'fuse_cpu', 'fuse_cuda', 'get_num_threads', 'set_num_threads', 'similarity_cpu', 'similarity_cuda', 'warp_cpu', 'warp_cuda']
+__all__: list[str] = ['build_info', 'cuda_device_count', 'fit_cpu', 'fit_cuda', 'fuse_cpu', 'fuse_cuda', 'get_num_threads', 'set_num_threads', 'similarity_cpu', 'similarity_cuda', 'warp_cpu', 'warp_cuda']
 def build_info() -> dict:
     """
     What the core was compiled with and what the machine offers.
@@ -13,6 +13,14 @@ def build_info() -> dict:
 def cuda_device_count() -> int:
     """
     Visible CUDA devices; 0 without CUDA, driver or GPU (never raises).
+    """
+def fit_cpu(params: numpy.ndarray, grads: numpy.ndarray, m: numpy.ndarray, v: numpy.ndarray, step: numpy.ndarray, active: numpy.ndarray, lr: typing.SupportsFloat | typing.SupportsIndex, lr_per_face: numpy.ndarray | None, loss: numpy.ndarray | None, prev_loss: numpy.ndarray | None, status: numpy.ndarray | None, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, lower: typing.SupportsFloat | typing.SupportsIndex, upper: typing.SupportsFloat | typing.SupportsIndex, tol_param: typing.SupportsFloat | typing.SupportsIndex, tol_loss: typing.SupportsFloat | typing.SupportsIndex, max_iterations: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    One projected Adam step in place on (N, D) float32 arrays; returns faces still active
+    """
+def fit_cuda(params: typing.SupportsInt | typing.SupportsIndex, grads: typing.SupportsInt | typing.SupportsIndex, m: typing.SupportsInt | typing.SupportsIndex, v: typing.SupportsInt | typing.SupportsIndex, step: typing.SupportsInt | typing.SupportsIndex, active: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, d: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex, lr_per_face: typing.SupportsInt | typing.SupportsIndex, loss: typing.SupportsInt | typing.SupportsIndex, prev_loss: typing.SupportsInt | typing.SupportsIndex, status: typing.SupportsInt | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, lower: typing.SupportsFloat | typing.SupportsIndex, upper: typing.SupportsFloat | typing.SupportsIndex, tol_param: typing.SupportsFloat | typing.SupportsIndex, tol_loss: typing.SupportsFloat | typing.SupportsIndex, max_iterations: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, device: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Device twin of fit_cpu (pointers, 0 = absent); syncs the stream
     """
 def fuse_cpu(logits: numpy.ndarray, thresholds: numpy.ndarray, probabilities: numpy.ndarray, active: numpy.ndarray) -> None:
     ...

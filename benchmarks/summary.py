@@ -74,6 +74,44 @@ def summarise() -> str:
                 f"vs naive drawing | {ours:.0f} faces/s | {base:.0f} faces/s | {ours / base:.1f}x "
                 f"| {_machine(meta)} |"
             )
+        elif kind == "video":
+            fps = d["frames_per_second"]
+            h, w = d["params"]["size"][1], d["params"]["size"][0]
+            for name, label in (
+                ("pipeline_rendered_fe", "given landmarks"),
+                ("pipeline_mediapipe", "MediaPipe front end"),
+            ):
+                if name in fps:
+                    rows.append(
+                        f"| video {w}x{h} H.264 end to end | {label} vs PyAV decode alone | "
+                        f"{fps[name]:.1f} frames/s | {fps['decode_av']:.1f} frames/s | "
+                        f"{fps[name] / fps['decode_av']:.2f}x | {_machine(meta)} |"
+                    )
+        elif kind == "fit_step":
+            for setting, r in d["cpu_1thread"].items():
+                ours = r["auperf"]["per_step_median_s"] * 1e6
+                base = r["numpy"]["per_step_median_s"] * 1e6
+                rows.append(
+                    f"| adam_step ({setting}, D={d['dim']}) | 1 thread vs NumPy | {ours:.1f} us "
+                    f"| {base:.1f} us | {base / ours:.1f}x | {_machine(meta)} |"
+                )
+        elif kind == "ray_scaling":
+            c = d["configs"]
+            rows.append(
+                f"| Ray Data ({d['total_frames']} frames) | 2 vs 1 workers | "
+                f"{c['ray_2']['frames_per_s']:.1f} frames/s | {c['ray_1']['frames_per_s']:.1f} "
+                f"frames/s | {d['speedup_2_vs_1_workers_wall']:.2f}x | {_machine(meta)} |"
+            )
+        elif kind == "serve_load":
+            by = {r["batching"]: r for r in d["results"]}
+            if True in by and False in by:
+                on, off = by[True], by[False]
+                rows.append(
+                    f"| Ray Serve /detect | dynamic batching on vs off (p99 "
+                    f"{on['latency_ms']['p99']:.0f} vs {off['latency_ms']['p99']:.0f} ms) | "
+                    f"{on['requests_per_s']:.1f} req/s | {off['requests_per_s']:.1f} req/s | "
+                    f"{on['requests_per_s'] / off['requests_per_s']:.2f}x | {_machine(meta)} |"
+                )
     return "\n".join(rows)
 
 

@@ -34,6 +34,41 @@ def test_ops_names_and_keywords():
     assert list(inspect.signature(auperf.ops.fuse_views).parameters)[:2] == ["logits", "thresholds"]
 
 
+def test_adam_step_signature():
+    assert {"adam_step", "FitStatus"} <= set(auperf.ops.__all__)
+    params = inspect.signature(auperf.ops.adam_step).parameters
+    assert list(params)[:6] == ["params", "grads", "m", "v", "step", "active"]
+    for name in list(params)[:6]:
+        assert params[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, name
+    defaults = {
+        "loss": None,
+        "prev_loss": None,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+        "lower": 0.0,
+        "upper": 1.0,
+        "tol_param": 0.0,
+        "tol_loss": 0.0,
+        "max_iterations": None,
+        "status": None,
+        "stream": None,
+    }
+    assert params["lr"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["lr"].default is inspect.Parameter.empty
+    for kw, default in defaults.items():
+        assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY, kw
+        assert params[kw].default == default, kw
+    codes = {s.name: int(s) for s in auperf.ops.FitStatus}
+    assert codes == {
+        "RUNNING": 0,
+        "CONVERGED_PARAM": 1,
+        "CONVERGED_LOSS": 2,
+        "MAX_ITERATIONS": 3,
+        "NON_FINITE": 4,
+    }
+
+
 def test_align_names():
     for name in ("TEMPLATE_112", "TEMPLATE_224", "TEMPLATE_256", "template", "estimate_similarity"):
         assert hasattr(auperf.align, name), name

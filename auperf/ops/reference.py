@@ -14,6 +14,7 @@ __all__ = [
     "normalise_reference",
     "similarity_reference",
     "fuse_reference",
+    "adam_step_reference",
 ]
 
 
@@ -101,3 +102,88 @@ def fuse_reference(logits: np.ndarray, thresholds=0.5) -> tuple[np.ndarray, np.n
     p[~pos] = e / (1.0 + e)
     p32 = p.astype(np.float32)
     return p32, p32 >= np.asarray(thresholds, dtype=np.float32)
+
+
+def adam_step_reference(
+    params: np.ndarray,
+    grads: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    step: np.ndarray,
+    active: np.ndarray,
+    *,
+    lr,
+    loss: np.ndarray | None = None,
+    prev_loss: np.ndarray | None = None,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    lower: float = 0.0,
+    upper: float = 1.0,
+    tol_param: float = 0.0,
+    tol_loss: float = 0.0,
+    max_iterations: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The rule of :func:`auperf.ops.adam_step`, face by face in float64 (with the settings
+    rounded to float32, as the kernel holds them), without touching its inputs.
+
+    Returns a dict of new arrays: ``params``, ``m``, ``v`` (float64, ``(N, D)``), ``max_dx``
+    (float64, ``(N,)``: largest change of each stepped face, 0 for the others), ``step``
+    (int32), ``active`` (bool), ``prev_loss`` (float64 or None) and ``status`` (int8: the
+    :class:`auperf.ops.FitStatus` code of stepped faces, -1 for faces that were inactive).
+    """
+    # The kernel holds its settings in float32: the reference uses the same values.
+    beta1, beta2, eps, lower, upper, tol_param, tol_loss = (
+        float(np.float32(s)) for s in (beta1, beta2, eps, lower, upper, tol_param, tol_loss)
+    )
+    x = np.array(params, dtype=np.float64)
+    g_all = np.asarray(grads, dtype=np.float64)
+    m_out = np.array(m, dtype=np.float64)
+    v_out = np.array(v, dtype=np.float64)
+    step_out = np.array(step, dtype=np.int32)
+    active_out = np.array(active, dtype=bool)
+    n = x.shape[0]
+    lrs = np.broadcast_to(np.asarray(lr, dtype=np.float32).astype(np.float64), (n,))
+    prev_out = None if prev_loss is None else np.array(prev_loss, dtype=np.float64)
+    status = np.full(n, -1, dtype=np.int8)
+    max_dx = np.zeros(n)
+    for i in range(n):
+        if not active_out[i]:
+            continue
+        g = g_all[i]
+        if not (np.isfinite(g).all() and np.isfinite(x[i]).all()):
+            active_out[i] = False
+            status[i] = 4
+            continue
+        t = max(int(step_out[i]), 0) + 1
+        step_out[i] = t
+        m_out[i] = beta1 * m_out[i] + (1 - beta1) * g
+        v_out[i] = beta2 * v_out[i] + (1 - beta2) * g * g
+        mhat = m_out[i] / (1 - beta1**t)
+        vhat = v_out[i] / (1 - beta2**t)
+        new = np.clip(x[i] - lrs[i] * mhat / (np.sqrt(vhat) + eps), lower, upper)
+        max_dx[i] = np.abs(new - x[i]).max()
+        x[i] = new
+        code = 0
+        if tol_param > 0 and max_dx[i] <= tol_param:
+            code = 1
+        elif tol_loss > 0 and loss is not None and t > 1:
+            prev, cur = float(prev_out[i]), float(loss[i])
+            if abs(prev - cur) <= tol_loss * max(abs(prev), 1e-12):
+                code = 2
+        if code == 0 and max_iterations is not None and t >= max_iterations:
+            code = 3
+        status[i] = code
+        active_out[i] = code == 0
+        if loss is not None:
+            prev_out[i] = float(loss[i])
+    return {
+        "params": x,
+        "m": m_out,
+        "v": v_out,
+        "max_dx": max_dx,
+        "step": step_out,
+        "active": active_out,
+        "prev_loss": prev_out,
+        "status": status,
+    }

@@ -10,9 +10,11 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/errors.h"
+#include "kernels/fit/fit.h"
 #include "kernels/fuse/fuse.h"
 #include "kernels/similarity/similarity.h"
 #include "kernels/warp/warp.h"
@@ -240,6 +242,142 @@ void fuse_cuda(uintptr_t logits, int dtype, int64_t n, int64_t v, int64_t l, uin
   auperf::fuse_cuda(p, reinterpret_cast<void*>(stream), device);
 }
 
+void require_rows(const py::array& a, const char* name, int64_t n, int64_t d) {
+  require_dtype<float>(a, name, "float32");
+  require_contiguous(a, name);
+  if (a.ndim() != 2 || a.shape(0) != n || a.shape(1) != d) {
+    throw auperf::ShapeError(std::string(name) + ": expected shape (" + std::to_string(n) + ", " +
+                             std::to_string(d) + "), got " + shape_string(a));
+  }
+}
+
+void require_faces(const py::array& a, const char* name, int64_t n) {
+  require_contiguous(a, name);
+  if (a.ndim() != 1 || a.shape(0) != n) {
+    throw auperf::ShapeError(std::string(name) + ": expected shape (" + std::to_string(n) +
+                             ",), got " + shape_string(a));
+  }
+}
+
+void require_writeable(const py::array& a, const char* name) {
+  if (!a.writeable()) throw auperf::ShapeError(std::string(name) + ": the array is read-only");
+}
+
+// The arrays a fit step writes must not overlap each other or the gradients (C-contiguous, so
+// each occupies one byte range).
+void require_disjoint(const py::array& a, const char* name_a, const py::array& b,
+                      const char* name_b) {
+  const auto* pa = static_cast<const char*>(a.data());
+  const auto* pb = static_cast<const char*>(b.data());
+  if (a.nbytes() > 0 && b.nbytes() > 0 && pa < pb + b.nbytes() && pb < pa + a.nbytes()) {
+    throw auperf::ShapeError(std::string(name_a) + "/" + name_b +
+                             ": the arrays overlap in memory; pass distinct arrays");
+  }
+}
+
+void fill_fit_settings(auperf::FitParams& p, float beta1, float beta2, float eps, float lower,
+                       float upper, float tol_param, float tol_loss, int32_t max_iterations) {
+  p.beta1 = beta1;
+  p.beta2 = beta2;
+  p.eps = eps;
+  p.lower = lower;
+  p.upper = upper;
+  p.tol_param = tol_param;
+  p.tol_loss = tol_loss;
+  p.max_iterations = max_iterations;
+}
+
+int64_t fit_cpu(py::array& params, const py::array& grads, py::array& m, py::array& v,
+                py::array& step, py::array& active, float lr,
+                const std::optional<py::array>& lr_per_face, const std::optional<py::array>& loss,
+                std::optional<py::array>& prev_loss, std::optional<py::array>& status, float beta1,
+                float beta2, float eps, float lower, float upper, float tol_param, float tol_loss,
+                int32_t max_iterations) {
+  require_dtype<float>(params, "params", "float32");
+  require_ndim(params, 2, "params", "(N, D)");
+  const int64_t n = params.shape(0), d = params.shape(1);
+  require_rows(params, "params", n, d);
+  require_rows(grads, "grads", n, d);
+  require_rows(m, "m", n, d);
+  require_rows(v, "v", n, d);
+  require_dtype<int32_t>(step, "step", "int32");
+  require_faces(step, "step", n);
+  if (!active.dtype().is(py::dtype::of<bool>()) && !active.dtype().is(py::dtype::of<uint8_t>())) {
+    throw auperf::DTypeError("active: expected bool or uint8, got " +
+                             std::string(py::str(active.dtype())));
+  }
+  require_faces(active, "active", n);
+  for (auto [a, name] : {std::pair<py::array*, const char*>{&params, "params"}, {&m, "m"},
+                         {&v, "v"}, {&step, "step"}, {&active, "active"}}) {
+    require_writeable(*a, name);
+  }
+  require_disjoint(params, "params", grads, "grads");
+  require_disjoint(params, "params", m, "m");
+  require_disjoint(params, "params", v, "v");
+  require_disjoint(m, "m", grads, "grads");
+  require_disjoint(m, "m", v, "v");
+  require_disjoint(v, "v", grads, "grads");
+  auperf::FitParams p{};
+  p.params = static_cast<float*>(params.mutable_data());
+  p.grads = static_cast<const float*>(grads.data());
+  p.m = static_cast<float*>(m.mutable_data());
+  p.v = static_cast<float*>(v.mutable_data());
+  p.step = static_cast<int32_t*>(step.mutable_data());
+  p.active = static_cast<uint8_t*>(active.mutable_data());
+  p.lr = lr;
+  if (lr_per_face) {
+    require_dtype<float>(*lr_per_face, "lr", "float32");
+    require_faces(*lr_per_face, "lr", n);
+    p.lr_per_face = static_cast<const float*>(lr_per_face->data());
+  }
+  if (loss) {
+    require_dtype<float>(*loss, "loss", "float32");
+    require_faces(*loss, "loss", n);
+    p.loss = static_cast<const float*>(loss->data());
+  }
+  if (prev_loss) {
+    require_dtype<float>(*prev_loss, "prev_loss", "float32");
+    require_faces(*prev_loss, "prev_loss", n);
+    require_writeable(*prev_loss, "prev_loss");
+    p.prev_loss = static_cast<float*>(prev_loss->mutable_data());
+  }
+  if (status) {
+    require_dtype<int8_t>(*status, "status", "int8");
+    require_faces(*status, "status", n);
+    require_writeable(*status, "status");
+    p.status = static_cast<int8_t*>(status->mutable_data());
+  }
+  p.num_faces = n;
+  p.dim = d;
+  fill_fit_settings(p, beta1, beta2, eps, lower, upper, tol_param, tol_loss, max_iterations);
+  py::gil_scoped_release release;
+  return auperf::fit_cpu(p);
+}
+
+int64_t fit_cuda(uintptr_t params, uintptr_t grads, uintptr_t m, uintptr_t v, uintptr_t step,
+                 uintptr_t active, int64_t n, int64_t d, float lr, uintptr_t lr_per_face,
+                 uintptr_t loss, uintptr_t prev_loss, uintptr_t status, float beta1, float beta2,
+                 float eps, float lower, float upper, float tol_param, float tol_loss,
+                 int32_t max_iterations, uintptr_t stream, int device) {
+  auperf::FitParams p{};
+  p.params = reinterpret_cast<float*>(params);
+  p.grads = reinterpret_cast<const float*>(grads);
+  p.m = reinterpret_cast<float*>(m);
+  p.v = reinterpret_cast<float*>(v);
+  p.step = reinterpret_cast<int32_t*>(step);
+  p.active = reinterpret_cast<uint8_t*>(active);
+  p.lr = lr;
+  p.lr_per_face = reinterpret_cast<const float*>(lr_per_face);
+  p.loss = reinterpret_cast<const float*>(loss);
+  p.prev_loss = reinterpret_cast<float*>(prev_loss);
+  p.status = reinterpret_cast<int8_t*>(status);
+  p.num_faces = n;
+  p.dim = d;
+  fill_fit_settings(p, beta1, beta2, eps, lower, upper, tol_param, tol_loss, max_iterations);
+  py::gil_scoped_release release;
+  return auperf::fit_cuda(p, reinterpret_cast<void*>(stream), device);
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -261,4 +399,16 @@ void bind_kernels(py::module_& m) {
   m.def("fuse_cuda", &fuse_cuda, py::arg("logits"), py::arg("dtype"), py::arg("n"), py::arg("v"),
         py::arg("l"), py::arg("thresholds"), py::arg("num_thresholds"), py::arg("probabilities"),
         py::arg("active"), py::arg("stream"), py::arg("device"));
+  m.def("fit_cpu", &fit_cpu, py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"),
+        py::arg("step"), py::arg("active"), py::arg("lr"), py::arg("lr_per_face"),
+        py::arg("loss"), py::arg("prev_loss"), py::arg("status"), py::arg("beta1"),
+        py::arg("beta2"), py::arg("eps"), py::arg("lower"), py::arg("upper"),
+        py::arg("tol_param"), py::arg("tol_loss"), py::arg("max_iterations"),
+        "One projected Adam step in place on (N, D) float32 arrays; returns faces still active");
+  m.def("fit_cuda", &fit_cuda, py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"),
+        py::arg("step"), py::arg("active"), py::arg("n"), py::arg("d"), py::arg("lr"),
+        py::arg("lr_per_face"), py::arg("loss"), py::arg("prev_loss"), py::arg("status"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("lower"), py::arg("upper"),
+        py::arg("tol_param"), py::arg("tol_loss"), py::arg("max_iterations"), py::arg("stream"),
+        py::arg("device"), "Device twin of fit_cpu (pointers, 0 = absent); syncs the stream");
 }

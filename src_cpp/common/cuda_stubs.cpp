@@ -3,6 +3,7 @@
 
 #include "common/cuda_api.h"
 #include "common/errors.h"
+#include "kernels/fit/fit.h"
 #include "kernels/fuse/fuse.h"
 #include "kernels/similarity/similarity.h"
 #include "kernels/warp/warp.h"
@@ -24,5 +25,9 @@ void require_cuda(const char* what) {
 void similarity_cuda(const SimilarityParams&, void*, int) { require_cuda("similarity_cuda"); }
 void warp_cuda(const WarpParams&, void*, int) { require_cuda("warp_cuda"); }
 void fuse_cuda(const FuseParams&, void*, int) { require_cuda("fuse_cuda"); }
+int64_t fit_cuda(const FitParams&, void*, int) {
+  require_cuda("fit_cuda");
+  return 0;
+}
 
 }  // namespace auperf
