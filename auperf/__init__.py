@@ -12,13 +12,17 @@ Submodules:
     manifest  the versioned model manifest format
     backends  inference backends (onnxruntime, torch) behind one interface, imported lazily
     detector  auperf.Detector: landmarks -> aligned crops -> backend -> fused AU probabilities
+    estimator auperf.Estimator: M3 parameter fitting with the imitator in the loop (pose, AUs)
+    features  auperf.Features: landmarks -> aligned crops -> AU and pose embeddings (M4 encoder)
+    classifier auperf.ExpressionClassifier: landmarks -> aligned crops -> expression softmax (M2)
     models    shipped models (the demo detector) and model lookup
     engine    TensorRT engine build step: targets, cache, sidecars
     teacher   AU pseudo-labels from MediaPipe blendshapes (M0's inaccurate set)
+    labeling  the label job: videos/photos -> aligned crops + teacher label table (auperf label)
     frontend  face front ends (MediaPipe, dlib, given boxes/landmarks): frames -> faces, pose
     video     video/image/camera sources, tracking, CSV/Parquet writers, the detect pipeline
-    integrations  scale-out: Triton model repositories and client, Ray Data and Ray Serve
     errors    typed exceptions
+    integrations  scale-out: Triton model repositories and client, Ray Data and Ray Serve
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ __all__ = [
     "get_num_threads",
     "Detector",
     "DetectionResult",
+    "Features",
+    "FeatureResult",
+    "Estimator",
+    "FitResult",
+    "ExpressionClassifier",
+    "ExpressionResult",
 ]
 
 _LAZY_SUBMODULES = {
@@ -48,14 +58,27 @@ _LAZY_SUBMODULES = {
     "manifest",
     "backends",
     "detector",
+    "features",
+    "estimator",
+    "classifier",
     "models",
     "engine",
     "teacher",
+    "labeling",
     "frontend",
-    "video",
     "integrations",
+    "video",
 }
-_LAZY_ATTRIBUTES = {"Detector": "detector", "DetectionResult": "detector"}
+_LAZY_ATTRIBUTES = {
+    "Detector": "detector",
+    "DetectionResult": "detector",
+    "Features": "features",
+    "FeatureResult": "features",
+    "Estimator": "estimator",
+    "FitResult": "estimator",
+    "ExpressionClassifier": "classifier",
+    "ExpressionResult": "classifier",
+}
 
 
 def build_info() -> dict[str, Any]:

@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("plot", "plot"),
     ("export-triton", "export_triton"),
     ("serve", "serve"),
+    ("estimate", "estimate"),
+    ("label", "label"),
 )
 
 
