@@ -31,27 +31,37 @@ movements), so it stays unknown.
 Thresholds: :data:`DEFAULT_THRESHOLDS` are placeholders at 0.5 until calibrated;
 :func:`calibrate_thresholds` picks, per AU, the threshold that maximises F1 against faces whose
 AUs are known (rendered faces), and :class:`Teacher` takes the result.
+
+Calibration shipped with auperf: ``auperf/models/teacher_thresholds.json``, written by
+``python -m training.experiments.teacher_calibration`` (rendered faces, thresholds fitted on
+half the identities and scored on the other half). It lists the *reliable* AUs (held-out ROC
+AUC at least 0.6 on rendered faces); :meth:`Teacher.calibrated` uses its thresholds and labels
+every other AU unknown. See ``docs/teacher.md`` and ``training/results/teacher/``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, ParameterError, ShapeError, ValueRangeError
+from .errors import DTypeError, ModelNotFoundError, ParameterError, ShapeError, ValueRangeError
 
 __all__ = [
     "BLENDSHAPE_NAMES",
     "BLENDSHAPE_TO_AU",
+    "CALIBRATION_FILE",
     "DEFAULT_THRESHOLDS",
     "UNKNOWN",
     "Teacher",
     "TeacherLabels",
     "au_scores",
     "calibrate_thresholds",
+    "load_calibration",
 ]
 
 #: Label value of an AU the teacher cannot see.
@@ -137,6 +147,50 @@ BLENDSHAPE_TO_AU: dict[int, tuple[str, ...]] = {
 DEFAULT_THRESHOLDS: dict[int, float] = dict.fromkeys(BLENDSHAPE_TO_AU, 0.5)
 
 _INDEX = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
+
+#: The calibration shipped with auperf (see the module docstring).
+CALIBRATION_FILE = Path(__file__).resolve().parent / "models" / "teacher_thresholds.json"
+
+
+def load_calibration(path: str | Path | None = None) -> dict[str, Any]:
+    """Read a teacher calibration file.
+
+    Args:
+        path: the JSON file (default: :data:`CALIBRATION_FILE`).
+
+    Returns:
+        ``{"thresholds": {au: float}, "reliable_aus": (au, ...), "unreliable_aus": (au, ...),
+        "provenance": str}`` with integer AU keys.
+
+    Raises:
+        ModelNotFoundError: no such file. ParameterError: the file is not a calibration (the
+            offending key is named).
+    """
+    p = Path(path) if path is not None else CALIBRATION_FILE
+    if not p.is_file():
+        raise ModelNotFoundError(f"teacher calibration file not found: {p}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{p}: not a readable JSON file ({exc})") from None
+    for key in ("thresholds", "reliable_aus"):
+        if key not in data:
+            raise ParameterError(f"{p}: missing key {key!r}")
+    try:
+        th = {int(k): float(v) for k, v in data["thresholds"].items()}
+        reliable = tuple(int(a) for a in data["reliable_aus"])
+        unreliable = tuple(int(a) for a in data.get("unreliable_aus", ()))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ParameterError(f"{p}: malformed thresholds or AU lists ({exc})") from None
+    missing = [a for a in reliable if a not in th]
+    if missing:
+        raise ParameterError(f"{p}: reliable AUs {missing} have no threshold")
+    return {
+        "thresholds": th,
+        "reliable_aus": reliable,
+        "unreliable_aus": unreliable,
+        "provenance": str(data.get("provenance", "")),
+    }
 
 
 def _as_scores(blendshapes: Any, names: Sequence[str] | None) -> tuple[np.ndarray, dict[str, int]]:
@@ -270,6 +324,8 @@ class Teacher:
         au_ids: the AUs of the model being trained, in its column order.
         thresholds: ``{au: threshold}`` (e.g. from :func:`calibrate_thresholds`); mapped AUs
             missing here use :data:`DEFAULT_THRESHOLDS`.
+        unknown: AUs to label unknown (-1) even though they have a mapping (e.g. AUs the
+            teacher is near chance on); they must be among ``au_ids``.
 
     Example::
 
@@ -278,10 +334,19 @@ class Teacher:
         out.labels        # (N, L) int8 in {1, 0, -1}
     """
 
-    def __init__(self, au_ids: Sequence[int], thresholds: Mapping[int, float] | None = None):
+    def __init__(
+        self,
+        au_ids: Sequence[int],
+        thresholds: Mapping[int, float] | None = None,
+        unknown: Sequence[int] = (),
+    ):
         ids = tuple(int(a) for a in au_ids)
         if not ids or len(set(ids)) != len(ids):
             raise ParameterError(f"au_ids: expected distinct AU numbers, got {list(au_ids)}")
+        off = tuple(int(a) for a in unknown)
+        bad = [a for a in off if a not in ids]
+        if bad:
+            raise ParameterError(f"unknown: AUs {bad} are not among au_ids {list(ids)}")
         th = dict(DEFAULT_THRESHOLDS)
         for au, t in (thresholds or {}).items():
             if int(au) not in BLENDSHAPE_TO_AU:
@@ -290,12 +355,38 @@ class Teacher:
                 raise ValueRangeError(f"thresholds[{au}]: expected a value in [0, 1], got {t}")
             th[int(au)] = float(t)
         self.au_ids = ids
-        self.thresholds = np.array([th.get(a, np.nan) for a in ids], np.float32)
+        self.thresholds = np.array(
+            [np.nan if a in off else th.get(a, np.nan) for a in ids], np.float32
+        )
+
+    @classmethod
+    def calibrated(cls, au_ids: Sequence[int], path: str | Path | None = None) -> Teacher:
+        """The teacher with a calibration file's thresholds (default: the shipped one);
+        AUs the file does not list as reliable are labelled unknown."""
+        cal = load_calibration(path)
+        ids = tuple(int(a) for a in au_ids)
+        th = {a: t for a, t in cal["thresholds"].items() if a in cal["reliable_aus"]}
+        off = [a for a in ids if a in BLENDSHAPE_TO_AU and a not in cal["reliable_aus"]]
+        return cls(ids, thresholds=th, unknown=off)
 
     @property
     def unknown_aus(self) -> tuple[int, ...]:
-        """AUs of :attr:`au_ids` that this teacher never labels."""
-        return tuple(a for a in self.au_ids if a not in BLENDSHAPE_TO_AU)
+        """AUs of :attr:`au_ids` that this teacher never labels (no mapping, or switched off)."""
+        return tuple(
+            a for a, t in zip(self.au_ids, self.thresholds, strict=True) if not np.isfinite(t)
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """AU list, thresholds and unknown AUs, for logs and provenance files."""
+        return {
+            "au_ids": list(self.au_ids),
+            "thresholds": {
+                str(a): float(t)
+                for a, t in zip(self.au_ids, self.thresholds, strict=True)
+                if np.isfinite(t)
+            },
+            "unknown_aus": list(self.unknown_aus),
+        }
 
     def __call__(self, blendshapes: Any, names: Sequence[str] | None = None) -> TeacherLabels:
         scores = au_scores(blendshapes, self.au_ids, names)
