@@ -27,20 +27,19 @@ def label_dir(tmp_path_factory):
     return root / "labels"
 
 
-def test_masked_balance_weights_match_the_trainers_on_known_columns():
-    from training.experiments.m0_teacher import _masked_balance_weights
+def test_balance_weights_with_unknown_columns_match_the_known_columns_alone():
     from training.m0.losses import au_balance_weights
 
     g = torch.Generator().manual_seed(0)
     y = (torch.rand(40, 5, generator=g) < 0.3).float()
     y[:, 2] = -1  # an AU the teacher never labels
     y[:5, 0] = -1
-    w = _masked_balance_weights(y)
+    w = au_balance_weights(y, allow_unknown_columns=True)
     assert w[2] == 1.0
     ref = au_balance_weights(y[:, [0, 1, 3, 4]])
     torch.testing.assert_close(w[[0, 1, 3, 4]], ref)
     with pytest.raises(ValueError):
-        au_balance_weights(y)  # the trainer's own function refuses the unknown column
+        au_balance_weights(y)  # refused unless asked for
 
 
 def test_real_faces_realign_and_relabel(label_dir):

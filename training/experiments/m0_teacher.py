@@ -145,20 +145,6 @@ def build_data(cfg: M0Config, real, use_real: bool) -> M0Data:
     )
 
 
-def _masked_balance_weights(labels: torch.Tensor, min_rate: float = 0.01) -> torch.Tensor:
-    """``training.m0.losses.au_balance_weights`` for label sets with AU columns that are
-    unknown in every row (AUs the teacher never labels): those columns get weight 1 (their loss
-    terms are masked anyway), the others the usual inverse-rate weights, renormalised to mean 1
-    over the known columns."""
-    from ..m0.losses import au_balance_weights
-
-    known = (labels >= 0).any(dim=0)
-    w = torch.ones(labels.shape[1], dtype=torch.float32)
-    if known.any():
-        w[known] = au_balance_weights(labels[:, known], min_rate)
-    return w
-
-
 def _final_model(cfg: M0Config):
     _, model, _, _ = build_variant(cfg)
     out = Path(cfg.train.out_dir)
@@ -364,11 +350,6 @@ def main(config, labels, held_out, teacher_thresholds, epochs, out, run_root, on
         raise click.ClickException(
             f"--held-out {held_out}: must match some but not all of the label folder's sources"
         )
-    # The M0 trainer's balance weights refuse AU columns without any known label; the teacher's
-    # unknown AUs are exactly that in the noisy set (see _masked_balance_weights).
-    from ..m0 import method as m0_method
-
-    m0_method.au_balance_weights = _masked_balance_weights
     res: dict[str, Any] = {"runs": {}}
     for name, (variant, use_real, _) in RUNS.items():
         if not variant or (only and name not in only):

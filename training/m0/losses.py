@@ -257,7 +257,9 @@ def refine_noisy_labels(
     return torch.where(known, out, torch.full_like(out, -1.0))
 
 
-def au_balance_weights(labels: Tensor, min_rate: float = 1e-3) -> Tensor:
+def au_balance_weights(
+    labels: Tensor, min_rate: float = 1e-3, *, allow_unknown_columns: bool = False
+) -> Tensor:
     """Per-AU balance weights: inverse positive rate, normalised to mean 1, unknowns ignored.
 
     ``r_k = (#labels == 1) / (#labels >= 0)`` over known entries of AU ``k``, clamped below at
@@ -267,13 +269,16 @@ def au_balance_weights(labels: Tensor, min_rate: float = 1e-3) -> Tensor:
     Args:
         labels: ``(N, L)`` labels in {0, 1}, -1 unknown.
         min_rate: lower bound of the positive rate, in ``(0, 1]``.
+        allow_unknown_columns: AU columns unknown in every row (AUs a teacher never labels)
+            get weight 1 (their loss terms are masked anyway) and the mean-1 normalisation
+            runs over the other columns; without it such a column raises.
 
     Returns:
-        ``(L,)`` float32 weights with mean 1.
+        ``(L,)`` float32 weights with mean 1 (over the known columns).
 
     Raises:
-        ValueRangeError: an AU has no known label (its index is named), or ``min_rate`` is out of
-            range.
+        ValueRangeError: an AU has no known label (its index is named) and
+            ``allow_unknown_columns`` is false, or ``min_rate`` is out of range.
     """
     if labels.dim() != 2:
         raise ShapeError(f"labels: expected shape (N, L), got {tuple(labels.shape)}")
@@ -282,8 +287,14 @@ def au_balance_weights(labels: Tensor, min_rate: float = 1e-3) -> Tensor:
     known = (labels >= 0).sum(dim=0).to(torch.float64)
     pos = (labels == 1).sum(dim=0).to(torch.float64)
     missing = torch.nonzero(known == 0).flatten().tolist()
-    if missing:
+    if missing and not allow_unknown_columns:
         raise ValueRangeError(f"labels: AU columns {missing} have no known label")
+    if missing:
+        cols = known > 0
+        out = torch.ones(labels.shape[1], dtype=torch.float32)
+        if cols.any():
+            out[cols] = au_balance_weights(labels[:, cols], min_rate)
+        return out
     no_pos = torch.nonzero(pos == 0).flatten().tolist()
     if no_pos:
         _log.warning("au_balance_weights: AU columns %s have no positive label", no_pos)

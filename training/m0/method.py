@@ -71,7 +71,10 @@ class M0Method(Method):
         if clean_labels is not None:
             self.alpha_clean = au_balance_weights(torch.as_tensor(clean_labels))
         if noisy_labels is not None:
-            self.alpha_noisy = au_balance_weights(torch.as_tensor(noisy_labels))
+            # A teacher's noisy labels may leave whole AUs unknown (masked in the loss).
+            self.alpha_noisy = au_balance_weights(
+                torch.as_tensor(noisy_labels), allow_unknown_columns=True
+            )
 
     def set_trainable(self, scope: str) -> None:
         """``"all"``: train everything; ``"noisy_heads"``: only the noisy heads (refinement).
