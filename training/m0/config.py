@@ -73,6 +73,9 @@ class M0Config:
         balance_weights: weight the BCE terms per AU by inverse positive rate.
         colour_order, mean, std: input normalisation (8-bit pixel units), written to the
             manifest.
+        backbone_init: a safetensors file whose backbone weights start every view's backbone
+            (e.g. the M4 TCAE encoder's export; see ``training.m0.backbone_init``); empty: a
+            fresh initialisation.
         data: settings of the data pipeline (readers, noise, augmentation), passed through to it.
         train: shared training settings.
     """
@@ -94,6 +97,7 @@ class M0Config:
     colour_order: str = "RGB"
     mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
+    backbone_init: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
 

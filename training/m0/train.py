@@ -272,6 +272,10 @@ def train_m0(
     _check_variant_data(cfg, data)
     seed_everything(cfg.train.seed, deterministic=cfg.train.deterministic)
     run_cfg, model, label_mode, two_views = build_variant(cfg)
+    if cfg.backbone_init:
+        from .backbone_init import load_backbone_init
+
+        load_backbone_init(model, cfg.backbone_init)
     method = M0Method(run_cfg, model)
     clean, noisy = data.train_label_matrices(label_mode)
     method.set_balance_weights(
