@@ -22,7 +22,7 @@ pytest.importorskip(
 from auperf import errors  # noqa: E402
 from auperf.integrations import triton  # noqa: E402
 
-from ._fake_triton import FakeTritonServer, parse_config  # noqa: E402
+from _fake_triton import FakeTritonServer, parse_config  # noqa: E402
 
 NAME = "m0-smallnet-synth-demo"
 
@@ -218,7 +218,7 @@ def test_cli_export_triton(tmp_path):
 def test_client_over_http_with_tritonclient(repo, faces, detector):
     """The default client: tritonclient.http over a real HTTP connection (KServe v2 with
     binary tensors) to the stand-in server."""
-    from ._fake_triton import serve_http
+    from _fake_triton import serve_http
 
     frames, lm, fidx = faces
     url, stop = serve_http(FakeTritonServer(repo))
