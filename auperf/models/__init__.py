@@ -15,7 +15,12 @@ A model is a folder (or a manifest file) holding:
 A folder must hold exactly one ``*.json`` file, the manifest.
 
 The shipped demo model lives in :data:`DEMO_DIR` (``auperf/models/demo/``); it is the default
-of :class:`auperf.Detector`.
+of :class:`auperf.Detector`. Beside it: ``m2-demo/`` (the default of
+:class:`auperf.ExpressionClassifier`), ``m3/`` (imitator, parser, predictor and the
+loss-and-gradient graph of :class:`auperf.Estimator`, one folder each), ``m4-demo/`` (the
+default of :class:`auperf.Features`) and ``teacher_thresholds.json`` (the calibrated
+thresholds of :mod:`auperf.teacher`). Every model folder holds its own ``MODEL_CARD.md`` or
+is described by its method's page in ``docs/``.
 """
 
 from __future__ import annotations
