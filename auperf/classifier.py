@@ -32,32 +32,17 @@ providers, whose network builder knows M0 graphs only; an explicit ``"torch-cpu"
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _arrays
-from .backends.base import array_shape_dtype
-from .detector import _boxes, _check_frames, _frame_index, to_five_points
-from .errors import (
-    ManifestError,
-    NonFiniteError,
-    OptionalDependencyError,
-    ParameterError,
-    SessionClosedError,
-    SingularMatrixError,
-    ValueRangeError,
-)
+from ._aligned import AlignedFaceModel
+from .errors import ManifestError, OptionalDependencyError
 from .manifest import Manifest
 
 __all__ = ["DEFAULT_EXPRESSION_MODEL", "ExpressionClassifier", "ExpressionResult"]
-
-_log = logging.getLogger("auperf")
-_INVALID_MODES = ("raise", "mark")
 
 #: The shipped demo expression model's folder (``auperf/models/m2-demo/``), the default model.
 DEFAULT_EXPRESSION_MODEL = Path(__file__).resolve().parent / "models" / "m2-demo"
@@ -136,7 +121,7 @@ class ExpressionResult:
         return pd.DataFrame(self.to_records(), columns=self.columns())
 
 
-class ExpressionClassifier:
+class ExpressionClassifier(AlignedFaceModel):
     """Classify the facial expression of faces given by their landmarks.
 
     Args:
@@ -160,75 +145,26 @@ class ExpressionClassifier:
         ParameterError: bad arguments.
     """
 
-    def __init__(
-        self,
-        model: str | Path | Manifest | None = None,
-        backend: str = "auto",
-        providers: Sequence[str] | None = None,
-        batch_size: int = 64,
-        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        from . import backends, models
+    default_model = DEFAULT_EXPRESSION_MODEL
 
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
-            raise ParameterError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        if providers is not None and backend != "auto":
-            raise ParameterError(
-                f"providers: give either backend ({backend!r}) or providers ({providers!r})"
-            )
-        if providers is not None and (isinstance(providers, str) or not providers):
-            raise ParameterError(
-                f"providers: expected a non-empty list of provider names, got {providers!r}"
-            )
-        self._closed = True
-        self.manifest = models.load_manifest(DEFAULT_EXPRESSION_MODEL if model is None else model)
-        _check_runnable(self.manifest)
-        self.batch_size = int(batch_size)
-        if providers is not None:
-            request: str | list[str] = list(providers)
-        elif backend == "auto" and self.manifest.method != "M0":
-            request = [p for p in backends.AUTO_ORDER if not p.startswith("torch")]
-        else:
-            request = backend
-        self.session = backends.open_session(self.manifest, request, backend_options)
-        self._closed = False
-        inp = self.manifest.input
-        self._template = np.asarray(inp.alignment.points, dtype=np.float64)
-        self._logits = self.manifest.postprocess.input
-        if inp.dtype == "uint8":
-            self._mean = self._std = None
-        else:
-            self._mean = [m / 255.0 for m in inp.mean]
-            self._std = [s / 255.0 for s in inp.std]
-        _log.info(
-            "ExpressionClassifier: model %r, %s",
-            self.manifest.name,
-            self.session.describe().to_dict(),
-        )
+    def check_manifest(self, manifest: Manifest) -> None:
+        _check_runnable(manifest)
+
+    def auto_providers(self, backend: str) -> str | list[str]:
+        from . import backends
+
+        if backend == "auto" and self.manifest.method != "M0":
+            return [p for p in backends.AUTO_ORDER if not p.startswith("torch")]
+        return backend
 
     @property
     def names(self) -> tuple[str, ...]:
         """Class names, in column order."""
         return tuple(self.manifest.classes)
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._closed
-
     def describe(self) -> dict[str, Any]:
-        """The model, batch size and the session's description."""
-        return {
-            "model": self.manifest.name,
-            "manifest": str(self.manifest.source) if self.manifest.source else None,
-            "classes": list(self.names),
-            "batch_size": self.batch_size,
-            "session": self.session.describe().to_dict(),
-        }
+        """The model, classes, batch size and the session's description."""
+        return {**super().describe(), "classes": list(self.names)}
 
     def classify(
         self,
@@ -261,109 +197,31 @@ class ExpressionClassifier:
             ValueRangeError: an unknown ``invalid`` or ``frames_order``.
             BackendError: the backend failed.
         """
-        if self._closed:
-            raise SessionClosedError("ExpressionClassifier: closed")
-        if invalid not in _INVALID_MODES:
-            raise ValueRangeError(
-                f"invalid: expected one of {list(_INVALID_MODES)}, got {invalid!r}"
-            )
-        if frames_order not in ("RGB", "BGR"):
-            raise ValueRangeError(f"frames_order: expected 'RGB' or 'BGR', got {frames_order!r}")
-        frames = _check_frames(frames)
-        num_frames = int(array_shape_dtype(frames, "frames")[0][0])
-        points = to_five_points(landmarks)
-        n = points.shape[0]
-        fidx = _frame_index(frame_index, n, num_frames)
-        c = len(self.names)
-        probs = np.full((n, c), np.nan, dtype=np.float32)
-        labels = np.full(n, -1, dtype=np.int64)
-        boxes = np.full((n, 4), np.nan, dtype=np.float64)
-        valid = np.isfinite(points).all(axis=(1, 2))
-        if invalid == "raise" and not valid.all():
-            bad = np.flatnonzero(~valid)
-            raise NonFiniteError(
-                f"landmarks: faces {bad[:10].tolist()} (frames {fidx[bad][:10].tolist()}) hold "
-                "NaN or Inf coordinates"
-            )
-        from .align import estimate_similarity, invert_affine
+        from ._arrays import to_host
 
-        matrices = np.full((n, 2, 3), np.nan)
-        if valid.any():
-            m, ok = estimate_similarity(points[valid], self._template, return_status=True)
-            matrices[valid] = m
-            sub = np.flatnonzero(valid)
-            if not ok.all():
-                bad = sub[~ok]
-                if invalid == "raise":
-                    raise SingularMatrixError(
-                        f"landmarks: faces {bad[:10].tolist()} (frames "
-                        f"{fidx[bad][:10].tolist()}) have (nearly) coincident points"
-                    )
-                valid[bad] = False
-        good = np.flatnonzero(valid)
-        if good.size:
-            boxes[good] = _boxes(invert_affine(matrices[good]), self.manifest.input.size)
-        step = min(self.batch_size, self.session.max_batch_size or self.batch_size)
-        for start in range(0, good.size, step):
-            rows = good[start : start + step]
-            p = self._run(frames, matrices[rows], fidx[rows], frames_order)
+        batch = self.align(
+            frames, landmarks, frame_index, frames_order=frames_order, invalid=invalid
+        )
+        n = len(batch)
+        probs = np.full((n, len(self.names)), np.nan, dtype=np.float32)
+        labels = np.full(n, -1, dtype=np.int64)
+        for rows in self.batches(batch):
+            logits = to_host(self.run_batch(batch, rows, frames_order)[self._logits])
+            p = softmax(np.asarray(logits, dtype=np.float32))
             probs[rows] = p
             labels[rows] = p.argmax(axis=1)
         return ExpressionResult(
             probabilities=probs,
             labels=labels,
             names=self.names,
-            frame_index=fidx,
-            boxes=boxes,
-            valid=valid,
+            frame_index=batch.frame_index,
+            boxes=batch.boxes,
+            valid=batch.valid,
         )
 
-    def _run(
-        self, frames: Any, matrices: np.ndarray, fidx: np.ndarray, frames_order: str
-    ) -> np.ndarray:
-        from .ops import warp_faces
-
-        inp = self.manifest.input
-        dev = _arrays.device_array(frames, "frames")
-        if dev is not None:
-            m_arg = _arrays.to_device_like(matrices, dev)
-            i_arg = _arrays.to_device_like(fidx, dev)
-        else:
-            m_arg, i_arg = matrices, fidx
-        crops = warp_faces(
-            frames,
-            m_arg,
-            i_arg,
-            size=inp.size,
-            mean=self._mean,
-            std=self._std,
-            input_order=frames_order,
-            output_order=inp.colour_order,
-            dtype=inp.dtype,
-            layout=inp.layout,
-        )
-        if dev is not None and (
-            not self.session.accepts_device_arrays or self.session.device == "cpu"
-        ):
-            crops = _arrays.to_host(crops)
-        logits = _arrays.to_host(self.session.run({inp.name: crops})[self._logits])
-        return softmax(np.asarray(logits, dtype=np.float32))
-
-    def close(self) -> None:
-        """Close the backend session (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            self.session.close()
-
-    def __enter__(self) -> ExpressionClassifier:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else self.session.describe().provider
-        return f"<ExpressionClassifier {self.manifest.name!r} {state} batch_size={self.batch_size}>"
+    @property
+    def _logits(self) -> str:
+        return self.manifest.postprocess.input
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -390,11 +248,4 @@ def _check_runnable(manifest: Manifest) -> None:
         raise ManifestError(
             f"outputs: {manifest.postprocess.input!r} must have shape (batch, "
             f"{len(manifest.classes)}) for {len(manifest.classes)} classes, it has {list(shape)}"
-        )
-    inp = manifest.input
-    if inp.channels != 3:
-        raise ManifestError(f"input.channels: expected 3, got {inp.channels}")
-    if inp.dtype == "uint8" and (any(m != 0 for m in inp.mean) or any(s != 1 for s in inp.std)):
-        raise ManifestError(
-            "input.mean/std: a uint8 input takes raw pixels; expected mean 0 and std 1"
         )

@@ -33,30 +33,18 @@ Thread safety: :meth:`Features.extract` keeps no state between calls (as ``Detec
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _arrays
-from .backends.base import array_shape_dtype
-from .detector import _check_frames, _frame_index, to_five_points
-from .errors import (
-    ManifestError,
-    NonFiniteError,
-    ParameterError,
-    SessionClosedError,
-    SingularMatrixError,
-    ValueRangeError,
-)
+from ._aligned import AlignedFaceModel
+from .errors import ManifestError
 from .manifest import Manifest
 
 __all__ = ["Features", "FeatureResult", "AUTO_ORDER", "DEFAULT_MODEL_DIR"]
 
-_log = logging.getLogger("auperf")
 #: Providers ``backend="auto"`` tries, in order.
 AUTO_ORDER: tuple[str, ...] = ("onnxruntime-cuda", "onnxruntime-cpu")
 #: The shipped M4 encoder.
@@ -96,17 +84,10 @@ def _check_feature_model(m: Manifest) -> tuple[int, int]:
                 f"outputs: {name!r} must have shape (batch, D) with a fixed D, got {list(shape)}"
             )
         dims.append(int(shape[1]))
-    inp = m.input
-    if inp.channels != 3:
-        raise ManifestError(f"input.channels: Features feeds 3 channels, got {inp.channels}")
-    if inp.dtype == "uint8" and (any(v != 0 for v in inp.mean) or any(s != 1 for s in inp.std)):
-        raise ManifestError(
-            "input.mean/std: a uint8 input takes raw pixels; expected mean 0 and std 1"
-        )
     return dims[0], dims[1]
 
 
-class Features:
+class Features(AlignedFaceModel):
     """Extract AU and pose embeddings of faces given by their landmarks.
 
     Args:
@@ -124,55 +105,13 @@ class Features:
         ParameterError: bad arguments.
     """
 
-    def __init__(
-        self,
-        model: str | Path | Manifest | None = None,
-        backend: str = "auto",
-        providers: Sequence[str] | None = None,
-        batch_size: int = 64,
-        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        from . import backends, models
+    default_model = DEFAULT_MODEL_DIR
 
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
-            raise ParameterError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        if providers is not None and backend != "auto":
-            raise ParameterError(
-                f"providers: give either backend ({backend!r}) or providers ({providers!r})"
-            )
-        if providers is not None and (isinstance(providers, str) or not providers):
-            raise ParameterError(
-                f"providers: expected a non-empty list of provider names, got {providers!r}"
-            )
-        self._closed = True
-        self.manifest = models.load_manifest(DEFAULT_MODEL_DIR if model is None else model)
-        self.au_dim, self.pose_dim = _check_feature_model(self.manifest)
-        self.batch_size = int(batch_size)
-        if providers is not None:
-            request: Any = list(providers)
-        elif backend == "auto":
-            request = list(AUTO_ORDER)
-        else:
-            request = backend
-        self.session = backends.open_session(self.manifest, request, backend_options)
-        self._closed = False
-        inp = self.manifest.input
-        self._template = np.asarray(inp.alignment.points, dtype=np.float64)
-        if inp.dtype == "uint8":
-            self._mean = self._std = None
-        else:
-            self._mean = [v / 255.0 for v in inp.mean]
-            self._std = [s / 255.0 for s in inp.std]
-        _log.info("Features: model %r, %s", self.manifest.name, self.session.describe().to_dict())
+    def check_manifest(self, manifest: Manifest) -> None:
+        self.au_dim, self.pose_dim = _check_feature_model(manifest)
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._closed
+    def auto_providers(self, backend: str) -> str | list[str]:
+        return list(AUTO_ORDER) if backend == "auto" else backend
 
     def extract(
         self,
@@ -202,86 +141,14 @@ class Features:
             SingularMatrixError: a face's points (nearly) coincide.
             ValueRangeError: ``frames_order`` is not ``"RGB"`` or ``"BGR"``.
         """
-        if self._closed:
-            raise SessionClosedError("Features: closed")
-        if frames_order not in ("RGB", "BGR"):
-            raise ValueRangeError(f"frames_order: expected 'RGB' or 'BGR', got {frames_order!r}")
-        frames = _check_frames(frames)
-        num_frames = int(array_shape_dtype(frames, "frames")[0][0])
-        points = to_five_points(landmarks)
-        n = points.shape[0]
-        fidx = _frame_index(frame_index, n, num_frames)
-        bad = np.flatnonzero(~np.isfinite(points).all(axis=(1, 2)))
-        if bad.size:
-            raise NonFiniteError(
-                f"landmarks: faces {bad[:10].tolist()} (frames {fidx[bad][:10].tolist()}) hold "
-                "NaN or Inf coordinates"
-            )
+        from ._arrays import to_host
+
+        batch = self.align(frames, landmarks, frame_index, frames_order=frames_order)
+        n = len(batch)
         phi = np.zeros((n, self.au_dim), dtype=np.float32)
         psi = np.zeros((n, self.pose_dim), dtype=np.float32)
-        if n == 0:
-            return FeatureResult(phi, psi, fidx)
-        from .align import estimate_similarity
-
-        matrices, ok = estimate_similarity(points, self._template, return_status=True)
-        if not np.all(ok):
-            bad = np.flatnonzero(~np.asarray(ok))
-            raise SingularMatrixError(
-                f"landmarks: faces {bad[:10].tolist()} (frames {fidx[bad][:10].tolist()}) have "
-                "(nearly) coincident points"
-            )
-        matrices = np.asarray(matrices)
-        step = min(self.batch_size, self.session.max_batch_size or self.batch_size)
-        for start in range(0, n, step):
-            rows = slice(start, start + step)
-            a, p = self._run(frames, matrices[rows], fidx[rows], frames_order)
-            phi[rows] = a
-            psi[rows] = p
-        return FeatureResult(phi, psi, fidx)
-
-    def _run(
-        self, frames: Any, matrices: np.ndarray, fidx: np.ndarray, frames_order: str
-    ) -> tuple[np.ndarray, np.ndarray]:
-        from .ops import warp_faces
-
-        inp = self.manifest.input
-        dev = _arrays.device_array(frames, "frames")
-        if dev is not None:
-            m_arg = _arrays.to_device_like(matrices, dev)
-            i_arg = _arrays.to_device_like(fidx, dev)
-        else:
-            m_arg, i_arg = matrices, fidx
-        crops = warp_faces(
-            frames,
-            m_arg,
-            i_arg,
-            size=inp.size,
-            mean=self._mean,
-            std=self._std,
-            input_order=frames_order,
-            output_order=inp.colour_order,
-            dtype=inp.dtype,
-            layout=inp.layout,
-        )
-        if dev is not None and (
-            not self.session.accepts_device_arrays or self.session.device == "cpu"
-        ):
-            crops = _arrays.to_host(crops)
-        out = self.session.run({inp.name: crops})
-        return _arrays.to_host(out[AU_OUTPUT]), _arrays.to_host(out[POSE_OUTPUT])
-
-    def close(self) -> None:
-        """Close the backend session (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            self.session.close()
-
-    def __enter__(self) -> Features:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else self.session.describe().provider
-        return f"<Features {self.manifest.name!r} {state} batch_size={self.batch_size}>"
+        for rows in self.batches(batch):
+            out = self.run_batch(batch, rows, frames_order)
+            phi[rows] = to_host(out[AU_OUTPUT])
+            psi[rows] = to_host(out[POSE_OUTPUT])
+        return FeatureResult(phi, psi, batch.frame_index)

@@ -446,7 +446,7 @@ def check_faces(item: DecodedRequest, template: np.ndarray) -> DecodedRequest:
         ShapeError, DTypeError, IndexRangeError, NonFiniteError, SingularMatrixError.
     """
     from ..align import estimate_similarity
-    from ..detector import _frame_index, to_five_points
+    from .._aligned import frame_index_of as _frame_index, to_five_points
     from ..errors import NonFiniteError, SingularMatrixError
 
     points = to_five_points(item.landmarks)

@@ -57,10 +57,8 @@ import numpy as np
 
 from ..errors import (
     ManifestError,
-    NonFiniteError,
     OptionalDependencyError,
     ParameterError,
-    SingularMatrixError,
     ValueRangeError,
 )
 from ..manifest import Manifest
@@ -700,48 +698,27 @@ class TritonDetector:
     ) -> Any:
         """Detect AUs; arguments, conventions, errors and result as
         :meth:`auperf.Detector.detect` (frames are NumPy arrays here)."""
-        from ..align import estimate_similarity
-        from ..detector import (
-            _INVALID_MODES,
-            DetectionResult,
-            _check_frames,
-            _frame_index,
-            to_five_points,
-        )
+        from .._aligned import align_batch
+        from ..detector import DetectionResult, to_five_points
 
-        if invalid not in _INVALID_MODES:
-            raise ValueRangeError(
-                f"invalid: expected one of {list(_INVALID_MODES)}, got {invalid!r}"
-            )
-        if frames_order not in ("RGB", "BGR"):
-            raise ValueRangeError(f"frames_order: expected 'RGB' or 'BGR', got {frames_order!r}")
-        frames = _check_frames(frames)
+        batch = align_batch(
+            frames,
+            landmarks,
+            frame_index,
+            np.asarray(self.manifest.input.alignment.points, dtype=np.float64),
+            self.manifest.input.size,
+            frames_order=frames_order,
+            invalid=invalid,
+        )
+        frames, fidx, valid = batch.frames, batch.frame_index, batch.valid
         if frames_order == "BGR":
             frames = np.ascontiguousarray(frames[..., ::-1])
         points = to_five_points(landmarks)
-        n = points.shape[0]
-        fidx = _frame_index(frame_index, n, frames.shape[0])
+        n = len(batch)
         num_aus = len(self.manifest.aus)
         probs = np.full((n, num_aus), np.nan, dtype=np.float32)
         active = np.zeros((n, num_aus), dtype=bool)
         boxes = np.full((n, 4), np.nan, dtype=np.float64)
-        valid = np.isfinite(points).all(axis=(1, 2))
-        if invalid == "raise" and not valid.all():
-            bad = np.flatnonzero(~valid)
-            raise NonFiniteError(
-                f"landmarks: faces {bad[:10].tolist()} (frames {fidx[bad][:10].tolist()}) hold "
-                "NaN or Inf coordinates"
-            )
-        if valid.any():
-            template = np.asarray(self.manifest.input.alignment.points, dtype=np.float64)
-            _, ok = estimate_similarity(points[valid], template, return_status=True)
-            bad = np.flatnonzero(valid)[~ok]
-            if bad.size and invalid == "raise":
-                raise SingularMatrixError(
-                    f"landmarks: faces {bad[:10].tolist()} (frames {fidx[bad][:10].tolist()}) "
-                    "have (nearly) coincident points"
-                )
-            valid[bad] = False
         good = np.flatnonzero(valid)
         for start in range(0, good.size, self.max_batch_size):
             rows = good[start : start + self.max_batch_size]

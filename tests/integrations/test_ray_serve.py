@@ -15,7 +15,17 @@ import pytest
 from auperf import errors
 from auperf.integrations import ray as auray
 
-PORT = 8391
+
+def _free_port() -> int:
+    """A TCP port nothing listens on now, so that concurrent test runs do not collide."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PORT = _free_port()
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
