@@ -18,6 +18,21 @@ def test_info_json_matches_build_info():
     data = json.loads(res.output)
     assert data["version"] == auperf.__version__
     assert data["cuda_device_count"] == auperf.build_info()["cuda_device_count"]
+    # backends: every registered provider, with a reason exactly where it cannot load
+    from auperf import backends, models
+
+    assert set(data["backends"]) == set(backends.unavailable_reasons())
+    assert data["backends"]["onnxruntime-cpu"] is None
+    assert data["backends"]["torch-cuda"] is not None  # the CPU build of torch
+    # models: the shipped demo among them, read from its manifest
+    by_path = {m["path"]: m for m in data["models"]}
+    demo = models.load_manifest(None)
+    assert by_path["demo"]["name"] == demo.name and by_path["demo"]["task"] == "au_occurrence"
+    assert by_path["demo"]["bytes"] == sum(
+        p.stat().st_size for p in models.DEMO_DIR.iterdir() if p.is_file()
+    )
+    assert all("error" not in m for m in data["models"]), data["models"]
+    assert data["frontends"]["given"] is None
 
 
 def test_info_table_and_version():
