@@ -70,26 +70,40 @@ def _check_images(y: Tensor, size: int, name: str = "images") -> None:
 
 
 class Imitator(nn.Module):
-    """G: parameters -> aligned face image, a deconvolutional network.
+    """G: parameters -> aligned face image, a decoder network.
 
-    A linear layer maps ``x`` to a ``(C0, 4, 4)`` tensor; ``log2(size / 4)`` transposed
-    convolutions (kernel 4, stride 2, padding 1, LeakyReLU 0.1) double the resolution, a 3x3
-    convolution gives 3 channels and a sigmoid the ``[0, 1]`` image.
+    A linear layer maps ``x`` to a ``(width, 4, 4)`` tensor; ``log2(size / 4)`` stages double the
+    resolution, a 3x3 convolution gives 3 channels and a sigmoid the ``[0, 1]`` image. Two stage
+    designs (``arch``):
+
+    - ``"deconv"``: a transposed convolution (kernel 4, stride 2, padding 1) and LeakyReLU 0.1;
+      channels shrink by half (by a quarter below 32), never below ``min_width``.
+    - ``"upconv"``: nearest 2x upsampling, then two 3x3 convolutions with LeakyReLU 0.1
+      (no checkerboard pattern, twice the depth); channels halve at each stage, never below
+      ``min_width``.
 
     Args:
         size: output side ``S`` in pixels (multiple of 16, >= 32).
-        width: channels at 4x4; halved at each stage, never below ``min_width``.
+        width: channels at 4x4.
         min_width: smallest channel count.
+        arch: ``"deconv"`` or ``"upconv"``.
 
     Shapes:
         ``forward(x)``: ``(N, PARAM_DIM)`` -> ``(N, 3, S, S)`` in ``[0, 1]``.
     """
 
-    def __init__(self, size: int = 64, width: int = 64, min_width: int = 16) -> None:
+    ARCHS = ("deconv", "upconv")
+
+    def __init__(
+        self, size: int = 64, width: int = 64, min_width: int = 16, arch: str = "deconv"
+    ) -> None:
         super().__init__()
         self.size = _check_size(size)
         self.width = int(width)
         self.min_width = int(min_width)
+        if arch not in self.ARCHS:
+            raise ParameterError(f"arch: expected one of {self.ARCHS}, got {arch!r}")
+        self.arch = arch
         stages = int(round(math.log2(size / 4)))
         if 4 * 2**stages != size:
             raise ParameterError(f"size: expected 4 * 2**k, got {size!r}")
@@ -97,9 +111,18 @@ class Imitator(nn.Module):
         layers: list[nn.Module] = []
         ch = width
         for _ in range(stages):
-            out = max(min_width, ch // 2 if ch > 32 else ch * 3 // 4)
-            out = max(min_width, out)
-            layers += [nn.ConvTranspose2d(ch, out, 4, 2, 1), nn.LeakyReLU(0.1)]
+            if arch == "deconv":
+                out = max(min_width, ch // 2 if ch > 32 else ch * 3 // 4)
+                layers += [nn.ConvTranspose2d(ch, out, 4, 2, 1), nn.LeakyReLU(0.1)]
+            else:
+                out = max(min_width, ch // 2)
+                layers += [
+                    _Upsample2x(),
+                    nn.Conv2d(ch, out, 3, 1, 1),
+                    nn.LeakyReLU(0.1),
+                    nn.Conv2d(out, out, 3, 1, 1),
+                    nn.LeakyReLU(0.1),
+                ]
             ch = out
         self.up = nn.Sequential(*layers)
         self.out = nn.Conv2d(ch, 3, 3, 1, 1)
@@ -109,6 +132,18 @@ class Imitator(nn.Module):
             raise ShapeError(f"x: expected shape (N, {PARAM_DIM}), got {tuple(x.shape)}")
         h = F.leaky_relu(self.fc(x), 0.1).reshape(x.shape[0], self.width, 4, 4)
         return torch.sigmoid(self.out(self.up(h)))
+
+
+def _up2x(t: Tensor) -> Tensor:
+    """Nearest 2x upsampling of ``(N, C, H, W)`` written with expand + reshape (it exports to
+    ONNX together with its gradient)."""
+    n, c, h, w = t.shape
+    return t[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+
+
+class _Upsample2x(nn.Module):
+    def forward(self, t: Tensor) -> Tensor:
+        return _up2x(t)
 
 
 class Parser(nn.Module):
@@ -143,9 +178,7 @@ class Parser(nn.Module):
 
     @staticmethod
     def _up(t: Tensor) -> Tensor:
-        # nearest 2x upsampling written with expand + reshape (exports with its gradient)
-        n, c, h, w = t.shape
-        return t[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+        return _up2x(t)
 
     def features(self, y: Tensor) -> tuple[Tensor, list[Tensor]]:
         _check_images(y, self.size)

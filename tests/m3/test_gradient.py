@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from auperf.nets.m3 import PARAM_DIM, Imitator, Parser, fit_loss, weighted_features
 
 
-def _tiny(seed=0, dtype=torch.float32):
+def _tiny(seed=0, dtype=torch.float32, arch="deconv"):
     torch.manual_seed(seed)
-    g = Imitator(32, width=16, min_width=8).to(dtype).eval()
+    g = Imitator(32, width=16, min_width=8, arch=arch).to(dtype).eval()
     p = Parser(32, width=8).to(dtype).eval()
     for n in (g, p):
         for q in n.parameters():
@@ -18,8 +19,9 @@ def _tiny(seed=0, dtype=torch.float32):
     return g, p
 
 
-def test_autograd_matches_central_differences():
-    g, p = _tiny(dtype=torch.float64)
+@pytest.mark.parametrize("arch", Imitator.ARCHS)
+def test_autograd_matches_central_differences(arch):
+    g, p = _tiny(dtype=torch.float64, arch=arch)
     gen = torch.Generator().manual_seed(3)
     x = torch.rand(2, PARAM_DIM, generator=gen, dtype=torch.float64)
     with torch.no_grad():

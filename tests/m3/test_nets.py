@@ -33,6 +33,18 @@ def test_shapes_and_ranges():
     assert out.shape == (3, PARAM_DIM) and float(out.min()) > 0 and float(out.max()) < 1
 
 
+def test_upconv_imitator_shapes_and_nearest_upsampling():
+    g = Imitator(32, width=16, min_width=8, arch="upconv")
+    x = torch.rand(2, PARAM_DIM, generator=torch.Generator().manual_seed(5))
+    img = g(x).detach()
+    assert img.shape == (2, 3, 32, 32) and 0 <= float(img.min()) and float(img.max()) <= 1
+    t = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 4)
+    ref = t.numpy().repeat(2, axis=2).repeat(2, axis=3)
+    np.testing.assert_array_equal(g.up[0](t).numpy(), ref)
+    with pytest.raises(ParameterError, match=r"arch: expected one of .*got 'resnet'"):
+        Imitator(32, arch="resnet")
+
+
 def test_weighted_features_match_numpy():
     """W F_l against a NumPy computation from the parser's logits and features."""
     p = Parser(32, width=8)

@@ -27,8 +27,9 @@ def test_train_export_and_fit(tmp_path):
     cfg = NetConfig(width=8, steps=3, batch_size=4)
     parser, hp = train_parser(data, s, cfg)
     imitator, hi = train_imitator(
-        data, s, ImitatorConfig(width=16, min_width=8, steps=3, batch_size=4), parser
+        data, s, ImitatorConfig(width=16, min_width=8, steps=3, batch_size=4, arch="upconv"), parser
     )
+    assert imitator.arch == "upconv"  # the shipped imitator is "deconv": both export
     predictor, hq = train_predictor(data, s, cfg)
     assert [h[-1]["step"] for h in (hp, hi, hq)] == [2, 2, 2]
     paths = export_all(imitator, parser, predictor, tmp_path, data="toy", atol=1e-4)
@@ -36,6 +37,8 @@ def test_train_export_and_fit(tmp_path):
     assert fit_manifest.training.metrics["max_abs_err_vs_autograd"] <= 1e-5
     assert DataConfig().size == 64
     frames = np.ascontiguousarray(images[:3])
-    a = auperf.Estimator(tmp_path, backend="torch").fit(frames, iterations=4, tolerance=0.0)
+    est = auperf.Estimator(tmp_path, backend="torch")
+    assert est._b.imitator.arch == "upconv"  # the manifest carries the stage design
+    a = est.fit(frames, iterations=4, tolerance=0.0)
     b = auperf.Estimator(tmp_path, backend="onnxruntime").fit(frames, iterations=4, tolerance=0.0)
     np.testing.assert_allclose(a.params, b.params, atol=1e-4)

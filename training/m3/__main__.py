@@ -99,7 +99,9 @@ def export(config_path: str, export_dir: str) -> None:
     s = cfg.data.size
     paths = _net_paths(out)
     parser = Parser(s, width=cfg.parser.width)
-    imitator = Imitator(s, width=cfg.imitator.width, min_width=cfg.imitator.min_width)
+    imitator = Imitator(
+        s, width=cfg.imitator.width, min_width=cfg.imitator.min_width, arch=cfg.imitator.arch
+    )
     predictor = Predictor(s, width=cfg.predictor.width)
     metrics = {}
     for n, net in (("parser", parser), ("imitator", imitator), ("predictor", predictor)):

@@ -49,11 +49,13 @@ class NetConfig:
 
 @dataclass
 class ImitatorConfig(NetConfig):
-    """Imitator training; ``perceptual_weight`` weighs the parser-feature L2 term."""
+    """Imitator training; ``perceptual_weight`` weighs the parser-feature L2 term, ``arch`` is
+    :class:`auperf.nets.m3.Imitator`'s stage design (``"deconv"`` or ``"upconv"``)."""
 
     width: int = 64
     min_width: int = 8
     perceptual_weight: float = 1.0
+    arch: str = "deconv"
 
 
 @dataclass

@@ -305,7 +305,12 @@ def export_all(
     nets = {
         "imitator": (
             imitator,
-            {"size": s, "width": imitator.width, "min_width": imitator.min_width},
+            {
+                "size": s,
+                "width": imitator.width,
+                "min_width": imitator.min_width,
+                "arch": imitator.arch,
+            },
         ),
         "parser": (parser, {"size": s, "width": parser.width}),
         "predictor": (predictor, {"size": s, "width": predictor.body[0].out_channels}),

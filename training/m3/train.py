@@ -110,7 +110,7 @@ def train_imitator(
 ) -> tuple[Imitator, list[dict]]:
     """Train G on ``(data["params"], data["images"])`` with L1 + parser-feature perceptual loss."""
     torch.manual_seed(seed)
-    net = Imitator(size, width=cfg.width, min_width=cfg.min_width)
+    net = Imitator(size, width=cfg.width, min_width=cfg.min_width, arch=cfg.arch)
     for p in parser.parameters():
         p.requires_grad_(False)
     parser.eval()
