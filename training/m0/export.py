@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 
 from auperf import __version__ as auperf_version
-from auperf.errors import AuperfError, ParameterError
+from auperf.errors import ParameterError
 from auperf.manifest import (
     AlignmentSpec,
     AUSpec,
@@ -51,6 +50,7 @@ from auperf.manifest import (
 )
 from auperf.nets.m0 import NUM_VIEWS, M0Inference, M0Net
 
+from ..common.onnx_export import ExportError, export_checked
 from .config import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
@@ -70,10 +70,6 @@ OUTPUT_NAME = "logits"
 WEIGHTS_FORMAT = "auperf-weights"
 # State-dict keys the runtime does not use (the torch backend builds M0Net without noisy heads).
 _TRAINING_ONLY_PREFIX = "noisy_head."
-
-
-class ExportError(AuperfError, RuntimeError):
-    """The exported graph failed a check (ONNX checker, shape inference, onnxruntime parity)."""
 
 
 @dataclass
@@ -144,7 +140,6 @@ def export_onnx(
         ExportError: a check failed.
         ParameterError: ``opset < 17``.
     """
-    import onnx
     import onnxruntime as ort
 
     if opset < 17:
@@ -158,34 +153,15 @@ def export_onnx(
     try:
         gen = torch.Generator().manual_seed(seed)
         dummy = torch.randn(2, 3, h, w, generator=gen)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            # The TorchScript exporter (dynamo=False) is the one auperf uses on purpose.
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            torch.onnx.export(
-                wrapper,
-                (dummy,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-        try:
-            onnx.checker.check_model(str(path), full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"{path}: onnx.checker failed: {exc}") from None
-        inferred = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-        out = [o for o in inferred.graph.output if o.name == OUTPUT_NAME]
-        dims = (
-            [d.dim_param or d.dim_value for d in out[0].type.tensor_type.shape.dim] if out else []
+        export_checked(
+            wrapper,
+            dummy,
+            path,
+            input_name=INPUT_NAME,
+            output_name=OUTPUT_NAME,
+            expected_dims=["batch", NUM_VIEWS, net.num_aus],
+            opset=opset,
         )
-        if dims != ["batch", NUM_VIEWS, net.num_aus]:
-            raise ExportError(
-                f"{path}: output {OUTPUT_NAME!r} has shape {dims}, "
-                f"expected ['batch', {NUM_VIEWS}, {net.num_aus}]"
-            )
 
         # Smooth random images with a per-face offset, so faces give different outputs.
         low = torch.randn(check_batch, 3, max(h // 8, 1), max(w // 8, 1), generator=gen)

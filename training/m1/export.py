@@ -17,7 +17,6 @@ network). The manifest does not reference it: the runtime's torch backend builds
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from auperf.manifest import (
 )
 from auperf.nets.m1 import M1Inference, M1Net
 
-from ..m0.export import ExportError
+from ..common.onnx_export import ExportError, export_checked
 
 __all__ = ["M1ExportResult", "export_m1", "load_m1_weights", "m1_alignment", "MEAN", "STD"]
 
@@ -120,7 +119,6 @@ def export_m1(
         ParameterError: AU lists that do not match the network, ``opset < 17``.
         ExportError: a check of the exported graph failed.
     """
-    import onnx
     import onnxruntime as ort
 
     c = net.num_aus
@@ -136,29 +134,15 @@ def export_m1(
     was = net.training
     wrapper = M1Inference(net).cpu().eval()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                (_parity_input(2, input_size, 0),),
-                str(onnx_path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-        try:
-            onnx.checker.check_model(str(onnx_path), full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"{onnx_path}: onnx.checker failed: {exc}") from None
-        inferred = onnx.shape_inference.infer_shapes(onnx.load(str(onnx_path)))
-        outs = [o for o in inferred.graph.output if o.name == OUTPUT_NAME]
-        dims = (
-            [d.dim_param or d.dim_value for d in outs[0].type.tensor_type.shape.dim] if outs else []
+        export_checked(
+            wrapper,
+            _parity_input(2, input_size, 0),
+            onnx_path,
+            input_name=INPUT_NAME,
+            output_name=OUTPUT_NAME,
+            expected_dims=["batch", 1, c],
+            opset=opset,
         )
-        if dims != ["batch", 1, c]:
-            raise ExportError(f"{onnx_path}: output shape {dims}, expected ['batch', 1, {c}]")
         x = _parity_input(3, input_size, 1)
         with torch.no_grad():
             ref = wrapper(x).numpy()

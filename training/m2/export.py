@@ -15,7 +15,6 @@ into a fresh network that must reproduce the graph's output within ``atol``.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +37,10 @@ from auperf.manifest import (
 )
 from auperf.nets.m2 import M2Inference, M2Net
 
+from ..common.onnx_export import ExportError, export_checked
 from ..m0.config import IMAGENET_MEAN, IMAGENET_STD
 from ..m0.export import (
     WEIGHTS_FORMAT,
-    ExportError,
     _parity_input,
     _write_safetensors,
     default_alignment,
@@ -113,7 +112,6 @@ def export_m2(
         ParameterError: ``len(classes) != net.num_classes`` or ``opset < 17``.
         ExportError: a check failed.
     """
-    import onnx
     import onnxruntime as ort
 
     if len(classes) != net.num_classes:
@@ -134,33 +132,15 @@ def export_m2(
         dummy = torch.randn(
             2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0)
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            torch.onnx.export(
-                wrapper,
-                (dummy,),
-                str(onnx_path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-        try:
-            onnx.checker.check_model(str(onnx_path), full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"{onnx_path}: onnx.checker failed: {exc}") from None
-        inferred = onnx.shape_inference.infer_shapes(onnx.load(str(onnx_path)))
-        out = [o for o in inferred.graph.output if o.name == OUTPUT_NAME]
-        dims = (
-            [d.dim_param or d.dim_value for d in out[0].type.tensor_type.shape.dim] if out else []
+        export_checked(
+            wrapper,
+            dummy,
+            onnx_path,
+            input_name=INPUT_NAME,
+            output_name=OUTPUT_NAME,
+            expected_dims=["batch", net.num_classes],
+            opset=opset,
         )
-        if dims != ["batch", net.num_classes]:
-            raise ExportError(
-                f"{onnx_path}: output {OUTPUT_NAME!r} has shape {dims}, expected "
-                f"['batch', {net.num_classes}]"
-            )
         x = _parity_input(3, input_size, input_size, 0)
         with torch.no_grad():
             ref = wrapper(x).numpy()
