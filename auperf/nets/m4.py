@@ -147,15 +147,22 @@ class FieldDecoder(nn.Module):
     """Two embeddings -> displacement field ``(B, 2, S, S)`` in pixels and a mask logit
     ``(B, 1, S, S)``.
 
-    A linear layer to a ``(C, S/16, S/16)`` map, four stages of nearest-neighbour upsampling x2 +
-    3x3 convolution + ReLU, and a 3x3 convolution to three channels: ``max_displacement *
-    tanh`` of the first two is the field, the third is the mask logit.
+    A network ``g``: a linear layer to a ``(C, S/16, S/16)`` map, four stages of
+    nearest-neighbour upsampling x2 + 3x3 convolution + ReLU, and a 3x3 convolution to three
+    channels ``(o_x, o_y, m)``. With ``antisymmetric=True`` (default) the field is
+    ``max_displacement * tanh((o(s, t) - o(t, s)) / 2)`` and the mask logit
+    ``(m(s, t) + m(t, s)) / 2``, so ``D(s, t) = -D(t, s)`` and ``D(s, s) = 0`` exactly: two
+    equal embeddings give the identity warp, the field can only come from a difference between
+    the embeddings, and the way back ``D(phi_s^A, phi_s)`` is the negated forward field when
+    ``phi_s^A`` reaches ``phi_t``. With ``antisymmetric=False`` the field is
+    ``max_displacement * tanh(o(s, t))`` and the mask logit ``m(s, t)``.
 
     Args:
         embedding_dim: size of each of the two embeddings (the input is their concatenation).
         image_size: ``S``, a multiple of 16.
         channels: channels of the four stages.
         max_displacement: largest displacement in pixels.
+        antisymmetric: (anti)symmetrise over the order of the two embeddings (above).
     """
 
     def __init__(
@@ -164,8 +171,10 @@ class FieldDecoder(nn.Module):
         image_size: int = 64,
         channels: tuple[int, int, int, int] = (64, 48, 32, 16),
         max_displacement: float | None = None,
+        antisymmetric: bool = True,
     ) -> None:
         super().__init__()
+        self.antisymmetric = bool(antisymmetric)
         if image_size < 16 or image_size % 16:
             raise ParameterError(f"image_size: expected a multiple of 16, got {image_size}")
         self.start = image_size // 16
@@ -193,10 +202,20 @@ class FieldDecoder(nn.Module):
     def forward(self, source: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, E)``, ``(B, E)`` -> field ``(B, 2, S, S)`` in pixels, mask logit
         ``(B, 1, S, S)``."""
+        if not self.antisymmetric:
+            o = self._raw(source, target)
+            return self.max_displacement * torch.tanh(o[:, :2]), o[:, 2:3]
+        b = source.shape[0]
+        o = self._raw(torch.cat([source, target]), torch.cat([target, source]))
+        fwd, bwd = o[:b], o[b:]
+        field = self.max_displacement * torch.tanh(0.5 * (fwd[:, :2] - bwd[:, :2]))
+        return field, 0.5 * (fwd[:, 2:3] + bwd[:, 2:3])
+
+    def _raw(self, source: Tensor, target: Tensor) -> Tensor:
+        """The three output channels ``g(source, target)`` before the (anti)symmetrisation."""
         h = F.relu(self.fc(torch.cat([source, target], dim=1)))
         h = h.view(-1, self.c0, self.start, self.start)
-        o = self.out(self.stages(h))
-        return self.max_displacement * torch.tanh(o[:, :2]), o[:, 2:3]
+        return self.out(self.stages(h))
 
 
 class TCAEOutputs(NamedTuple):
@@ -236,6 +255,7 @@ class TCAENet(nn.Module):
         au_dim, pose_dim: sizes of ``phi`` and ``psi``.
         decoder_channels: channels of the decoders' four stages.
         max_displacement: largest field value in pixels (default ``S / 4``).
+        antisymmetric: antisymmetric field decoders (:class:`FieldDecoder`).
     """
 
     def __init__(
@@ -246,12 +266,14 @@ class TCAENet(nn.Module):
         pose_dim: int = 256,
         decoder_channels: tuple[int, int, int, int] = (64, 48, 32, 16),
         max_displacement: float | None = None,
+        antisymmetric: bool = True,
     ) -> None:
         super().__init__()
         self.image_size = image_size
         self.encoder = TCAEEncoder(backbone, au_dim, pose_dim)
-        self.decoder_au = FieldDecoder(au_dim, image_size, decoder_channels, max_displacement)
-        self.decoder_pose = FieldDecoder(pose_dim, image_size, decoder_channels, max_displacement)
+        args = (image_size, decoder_channels, max_displacement, antisymmetric)
+        self.decoder_au = FieldDecoder(au_dim, *args)
+        self.decoder_pose = FieldDecoder(pose_dim, *args)
 
     def encode(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, 3, S, S)`` images in ``[0, 1]`` -> ``(phi, psi)``."""

@@ -110,7 +110,27 @@ def test_m4_loss_total_hand_value():
 
 def test_m4_loss_default_weights():
     w = M4LossWeights()
-    assert (w.sparsity, w.cycle, w.embedding, w.norm) == (0.01, 1.0, 1.0, 256.0)
+    assert (w.sparsity, w.cycle, w.embedding, w.norm) == (0.001, 1.0, 0.01, 256.0)
+    assert w.detach_targets
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_embedding_targets_stop_gradient_by_hand(detach):
+    # B = 1, D = 2, norm 4, lambda_3 = 1: L_emb^A = (||psi_a - psi_s||^2 + ||phi_a - phi_t||^2)/4
+    # d/d phi_a = 2 (phi_a - phi_t) / 4 = (-0.5, 1.0); d/d phi_t is its negative unless detached.
+    phi_a = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    phi_t = torch.tensor([[2.0, 0.0]], requires_grad=True)
+    out = _outputs(phi_a=phi_a, phi_t=phi_t)
+    z = torch.zeros(1, 3, 1, 1)
+    w = M4LossWeights(sparsity=0.0, cycle=0.0, embedding=1.0, norm=4.0, detach_targets=detach)
+    terms = m4_loss(out, z, z, w)
+    assert float(terms.emb_au.detach()) == pytest.approx((1.0 + 4.0) / 4.0)  # same either way
+    terms.total.backward()
+    assert phi_a.grad[0].tolist() == pytest.approx([-0.5, 1.0])
+    if detach:
+        assert phi_t.grad is None
+    else:
+        assert phi_t.grad[0].tolist() == pytest.approx([0.5, -1.0])
 
 
 def test_warp_integer_shift_matches_numpy():

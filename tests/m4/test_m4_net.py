@@ -97,3 +97,35 @@ def test_features_wrapper_is_the_encoder():
     phi, psi = M4Features(net.encoder)(x)
     ref = net.encoder(x)
     assert torch.equal(phi, ref[0]) and torch.equal(psi, ref[1])
+
+
+def test_antisymmetric_decoder_by_construction():
+    torch.manual_seed(3)
+    dec = FieldDecoder(5, image_size=16, channels=(4, 4, 4, 4), max_displacement=3.0)
+    for p in dec.parameters():  # leave the zero start so the output is not trivially zero
+        torch.nn.init.normal_(p, std=0.3)
+    a, b = torch.randn(2, 5), torch.randn(2, 5)
+    f_ab, m_ab = dec(a, b)
+    f_ba, m_ba = dec(b, a)
+    torch.testing.assert_close(f_ab, -f_ba)
+    torch.testing.assert_close(m_ab, m_ba)
+    assert float(f_ab.detach().abs().mean()) > 1e-3
+    f_aa, _ = dec(a, a)
+    assert float(f_aa.detach().abs().max()) == 0.0
+    # Against its definition: 3 tanh((g(a, b) - g(b, a)) / 2) and (m(a, b) + m(b, a)) / 2.
+    g_ab, g_ba = dec._raw(a, b), dec._raw(b, a)
+    torch.testing.assert_close(f_ab, 3.0 * torch.tanh(0.5 * (g_ab[:, :2] - g_ba[:, :2])))
+    torch.testing.assert_close(m_ab, 0.5 * (g_ab[:, 2:] + g_ba[:, 2:]))
+
+
+def test_plain_decoder_is_not_antisymmetric():
+    torch.manual_seed(3)
+    dec = FieldDecoder(5, image_size=16, channels=(4, 4, 4, 4), antisymmetric=False)
+    for p in dec.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    a, b = torch.randn(2, 5), torch.randn(2, 5)
+    f_ab, m_ab = dec(a, b)
+    g = dec._raw(a, b)
+    torch.testing.assert_close(f_ab, dec.max_displacement * torch.tanh(g[:, :2]))
+    torch.testing.assert_close(m_ab, g[:, 2:])
+    assert not torch.allclose(f_ab, -dec(b, a)[0], atol=1e-3)

@@ -26,6 +26,7 @@ SMOKE = {
     "au_dim": 16,
     "pose_dim": 8,
     "decoder_channels": [8, 8, 4, 4],
+    "warmup_epochs": 1,
     "curriculum": {"gap_start": 1, "gap_end": 3, "epochs": 2},
     "data": {
         "render_size": 64,
@@ -60,6 +61,21 @@ def test_smoke_run_logs_and_exports(run):
     hist = res["history"]
     assert [h["epoch"] for h in hist] == [1, 2]
     assert [h["train_max_gap"] for h in hist] == [1.0, 3.0]  # the curriculum widens the gap
+    # Epoch 1 is the reconstruction warm-up: the logged total is L_rec alone; epoch 2 adds the
+    # sparsity, cycles and embeddings (every term is a per-epoch mean, so this is exact).
+    lam1, lam2, lam3 = cfg.lambda_sparsity, cfg.lambda_cycle, cfg.lambda_embedding
+    h1, h2 = hist
+    assert h1["train_loss"] == pytest.approx(h1["train_rec"])
+    assert h1["train_cyc_au"] + h1["train_emb_au"] > 0  # logged, but not in the total
+    full = (
+        h2["train_rec"]
+        + lam1 * h2["train_sparsity"]
+        + lam2 * (h2["train_cyc_au"] + h2["train_cyc_pose"])
+        + lam3 * (h2["train_emb_au"] + h2["train_emb_pose"])
+    )
+    assert h2["train_loss"] == pytest.approx(full)
+    assert h2["train_cyc_au"] + h2["train_emb_au"] > 0  # so the two checks differ
+    assert h1["train_field_au_px"] >= 0 and np.isfinite(h2["train_field_pose_px"])
     for key in ("train_rec", "train_sparsity", "train_cyc_au", "train_emb_pose", "val_rec"):
         assert np.isfinite(hist[-1][key]), key
     from auperf.manifest import Manifest

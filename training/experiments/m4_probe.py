@@ -119,7 +119,16 @@ def render_tables(res: dict[str, Any]) -> str:
         f"Budget: TCAE {t['epochs']} epochs x {t['pairs_per_epoch']} pairs (batch "
         f"{t['batch_size']}, {res['image_size']} px, frame gap widened from "
         f"{t['gap_start']} to {t['gap_end']} over {t['curriculum_epochs']} epochs), "
-        f"{t['train_time_s'] / 60:.1f} min of epochs on {res['threads']} CPU thread(s); "
+        f"{t['train_time_s'] / 60:.1f} min of epochs on {res['threads']} CPU thread(s)"
+        + (
+            f" (first {t['warmup_epochs']} epochs L_rec alone, then "
+            f"lambda_1..3 = {' / '.join(f'{v:g}' for v in t['lambdas'])}, "
+            f"{'antisymmetric' if t['antisymmetric_decoders'] else 'plain'} field decoders, "
+            f"embedding targets {'detached' if t['detach_targets'] else 'with gradient'})"
+            if "lambdas" in t
+            else ""
+        )
+        + "; "
         f"supervised encoder {res['supervised']['epochs']} epochs over the probe's training "
         f"frames, {res['supervised']['train_time_s'] / 60:.1f} min. Machine: "
         f"{res['machine']} (shared with other jobs, so times are upper bounds).",
@@ -278,8 +287,13 @@ def run_probe(
     probe_stride: int,
     ship: bool,
     train_tcae: bool = True,
+    epoch: int = 0,
 ) -> dict[str, Any]:
-    """Steps 1-4 of the module docstring; returns the results dict."""
+    """Steps 1-4 of the module docstring; returns the results dict.
+
+    ``epoch`` > 0 (with ``train_tcae=False``) probes the checkpoint of that epoch instead of the
+    newest one; the training history is then cut after that epoch.
+    """
     from auperf.nets.backbones import count_parameters
 
     cfg = load_config(config, M4Config)
@@ -289,6 +303,8 @@ def run_probe(
     else:  # use the run's checkpoints as they are (e.g. a run stopped early)
         lines = (Path(cfg.train.out_dir) / "metrics.jsonl").read_text().splitlines()
         history = [json.loads(x) for x in lines if x.strip()]
+        if epoch > 0:
+            history = [h for h in history if h["epoch"] <= epoch]
         tcae_res = {
             "history": history,
             "train_time_s": round(sum(h.get("train_time_s", 0.0) for h in history), 1),
@@ -297,7 +313,13 @@ def run_probe(
     if test is None:
         raise click.UsageError("the probe needs rendered clips with held-out sequences")
     net = build_tcae(cfg)
-    last = latest_checkpoint(Path(cfg.train.out_dir) / "checkpoints")
+    ckpt_dir = Path(cfg.train.out_dir) / "checkpoints"
+    if epoch > 0:
+        last = ckpt_dir / f"epoch-{epoch:04d}.safetensors"
+        if not last.is_file():
+            raise click.UsageError(f"--epoch: no checkpoint {last}")
+    else:
+        last = latest_checkpoint(ckpt_dir)
     load_checkpoint(last, net)
     seed_everything(cfg.train.seed, deterministic=cfg.train.deterministic)
     random_net = build_tcae(cfg)  # the same initialisation the TCAE run started from
@@ -344,6 +366,10 @@ def run_probe(
             "gap_start": cfg.curriculum.gap_start,
             "gap_end": cfg.curriculum.gap_end,
             "curriculum_epochs": cfg.curriculum.epochs,
+            "warmup_epochs": cfg.warmup_epochs,
+            "lambdas": [cfg.lambda_sparsity, cfg.lambda_cycle, cfg.lambda_embedding],
+            "antisymmetric_decoders": cfg.antisymmetric_decoders,
+            "detach_targets": cfg.detach_targets,
             "train_time_s": tcae_res["train_time_s"],
             "final": {
                 k: v for k, v in tcae_res["history"][-1].items() if k.startswith(("train_", "val_"))
@@ -474,6 +500,12 @@ def _ship(cfg: M4Config, net: Any, res: dict[str, Any], tcae_res: dict[str, Any]
     is_flag=True,
     help="Probe the TCAE run's newest checkpoint as it is, without training further.",
 )
+@click.option(
+    "--epoch",
+    default=0,
+    type=int,
+    help="With --no-train: probe this epoch's checkpoint (0: the newest).",
+)
 def main(
     config: Path,
     out: Path,
@@ -483,6 +515,7 @@ def main(
     ship: bool,
     supervised_only: bool,
     no_train: bool,
+    epoch: int,
 ) -> None:
     """Train (or read back) the TCAE, probe it against a random and a supervised encoder."""
     torch.set_num_threads(threads)
@@ -492,7 +525,9 @@ def main(
         _, info = supervised_encoder(cfg, train, probe_stride, supervised_epochs)
         click.echo(f"supervised encoder: {info}")
         return
-    res = run_probe(config, out, supervised_epochs, probe_stride, ship, train_tcae=not no_train)
+    res = run_probe(
+        config, out, supervised_epochs, probe_stride, ship, train_tcae=not no_train, epoch=epoch
+    )
     click.echo(render_tables(res))
 
 

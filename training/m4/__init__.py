@@ -8,6 +8,7 @@ Submodules:
     train     ``train_m4``: clips -> training -> export
     export    ONNX + manifest (task ``features``) + safetensors of the encoder
     evaluate  linear AU probes and pose regression on frozen embeddings; baselines
+    diagnose  short runs printing field sizes and embedding spread (collapse checks)
 
 The network lives in :mod:`auperf.nets.m4`. Command line: ``python -m training.m4 --help``.
 """

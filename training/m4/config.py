@@ -114,8 +114,15 @@ class M4Config:
         au_dim, pose_dim: sizes of ``phi`` and ``psi``.
         decoder_channels: channels of the decoders' four upsampling stages.
         max_displacement: largest field value in pixels (0: ``image_size / 4``).
+        antisymmetric_decoders: field decoders with ``D(s, t) = -D(t, s)``
+            (:class:`auperf.nets.m4.FieldDecoder`).
         lambda_sparsity, lambda_cycle, lambda_embedding: ``lambda_1..3`` of the loss.
         embedding_norm: divisor of the embedding terms (the article's 256).
+        detach_targets: stop the gradient at the embedding terms' targets
+            (:class:`training.m4.losses.M4LossWeights`).
+        warmup_epochs: the first ``warmup_epochs`` epochs train ``L_rec`` alone (sparsity,
+            cycle and embedding weights 0), so the fields can grow before the other terms
+            pull on them; validation always uses the full weights.
         curriculum: the frame-gap schedule.
         data: the clips.
         train: shared training settings.
@@ -127,10 +134,13 @@ class M4Config:
     pose_dim: int = 256
     decoder_channels: list[int] = field(default_factory=lambda: [64, 48, 32, 16])
     max_displacement: float = 0.0
-    lambda_sparsity: float = 0.01
+    antisymmetric_decoders: bool = True
+    lambda_sparsity: float = 0.001
     lambda_cycle: float = 1.0
-    lambda_embedding: float = 1.0
+    lambda_embedding: float = 0.01
     embedding_norm: float = 256.0
+    detach_targets: bool = True
+    warmup_epochs: int = 0
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     data: M4DataConfig = field(default_factory=M4DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -157,3 +167,5 @@ class M4Config:
                 raise ConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
         if self.embedding_norm <= 0:
             raise ConfigError(f"embedding_norm: expected > 0, got {self.embedding_norm}")
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"warmup_epochs: expected >= 0, got {self.warmup_epochs}")

@@ -13,9 +13,18 @@ over the batch:
 - ``L = L_rec/(WH3) + lambda_1 L1^A/(WH2) + lambda_2 (L_cyc^A + L_cyc^P)/(WH3)
   + lambda_3 (L_emb^A + L_emb^P)/norm``.
 
-The source gives no values for ``lambda_1..3``; auperf's defaults are ``lambda_1 = 0.01``,
-``lambda_2 = 1``, ``lambda_3 = 1`` (run-file keys ``lambda_sparsity``, ``lambda_cycle``,
-``lambda_embedding``).
+The source gives no values for ``lambda_1..3``; auperf's defaults are ``lambda_1 = 0.001``,
+``lambda_2 = 1``, ``lambda_3 = 0.01`` (run-file keys ``lambda_sparsity``, ``lambda_cycle``,
+``lambda_embedding``), chosen after the first real run collapsed with ``0.01 / 1 / 1`` (see
+docs/m4.md, "Training notes").
+
+Embedding targets: the source names no stop-gradient. With gradients through both sides, the
+cheapest way to lower ``||phi_s^A - phi_t||^2`` is an encoder whose output does not depend on
+the image (all embeddings equal), which also makes every field zero. By default
+(``M4LossWeights.detach_targets``) the targets ``psi_s, phi_t`` (AU cycle) and ``phi_s, psi_t``
+(pose cycle) are therefore treated as constants: the embedding terms move only the embeddings
+of the warped images ``I_A`` and ``I_P`` (and, through them, the fields). The values of the
+terms are the same either way.
 """
 
 from __future__ import annotations
@@ -40,12 +49,14 @@ __all__ = [
 @dataclass(frozen=True)
 class M4LossWeights:
     """``lambda_1`` (AU-field sparsity), ``lambda_2`` (cycles), ``lambda_3`` (embeddings) and
-    the embedding normaliser ``norm`` (the article's 256)."""
+    the embedding normaliser ``norm`` (the article's 256); ``detach_targets``: stop the
+    gradient at the embedding terms' targets (module docstring)."""
 
-    sparsity: float = 0.01
+    sparsity: float = 0.001
     cycle: float = 1.0
-    embedding: float = 1.0
+    embedding: float = 0.01
     norm: float = 256.0
+    detach_targets: bool = True
 
     def __post_init__(self) -> None:
         for name in ("sparsity", "cycle", "embedding"):
@@ -140,11 +151,10 @@ def m4_loss(
     sparsity = field_l1(out.field_au)
     cyc_a = image_l1(out.cycle_au, source)
     cyc_p = image_l1(out.cycle_pose, source)
-    emb_a = (
-        embedding_sq(out.psi_a, out.psi_s) + embedding_sq(out.phi_a, out.phi_t)
-    ).mean() / w.norm
-    emb_p = (
-        embedding_sq(out.phi_p, out.phi_s) + embedding_sq(out.psi_p, out.psi_t)
-    ).mean() / w.norm
+    phi_s, psi_s, phi_t, psi_t = out.phi_s, out.psi_s, out.phi_t, out.psi_t
+    if w.detach_targets:
+        phi_s, psi_s, phi_t, psi_t = (x.detach() for x in (phi_s, psi_s, phi_t, psi_t))
+    emb_a = (embedding_sq(out.psi_a, psi_s) + embedding_sq(out.phi_a, phi_t)).mean() / w.norm
+    emb_p = (embedding_sq(out.phi_p, phi_s) + embedding_sq(out.psi_p, psi_t)).mean() / w.norm
     total = rec + w.sparsity * sparsity + w.cycle * (cyc_a + cyc_p) + w.embedding * (emb_a + emb_p)
     return M4LossTerms(total, rec, sparsity, cyc_a, cyc_p, emb_a, emb_p)

@@ -2,11 +2,13 @@
 
 Batch format (as :class:`training.m4.data.PairSampler` yields it): ``{"source", "target"}``,
 ``(B, 3, S, S)`` float in ``[0, 1]``. Validation batches are the same; their loss terms are
-averaged and logged as ``val_<term>``.
+averaged and logged as ``val_<term>``. The logged ``loss`` of an epoch is the total with that
+epoch's weights (:meth:`M4Method.weights_at`); every term is logged unweighted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ def build_tcae(cfg: M4Config) -> TCAENet:
         pose_dim=cfg.pose_dim,
         decoder_channels=tuple(cfg.decoder_channels),
         max_displacement=cfg.max_displacement or None,
+        antisymmetric=cfg.antisymmetric_decoders,
     )
 
 
@@ -49,14 +52,25 @@ class M4Method(Method):
             cycle=cfg.lambda_cycle,
             embedding=cfg.lambda_embedding,
             norm=cfg.embedding_norm,
+            detach_targets=cfg.detach_targets,
         )
+        self.warmup_weights = dataclasses.replace(
+            self.weights, sparsity=0.0, cycle=0.0, embedding=0.0
+        )
+
+    def weights_at(self, epoch: int) -> M4LossWeights:
+        """The loss weights of training epoch ``epoch`` (1-based): every weight but that of
+        ``L_rec`` is 0 during the ``warmup_epochs`` first epochs (reconstruction warm-up)."""
+        return self.warmup_weights if epoch <= self.cfg.warmup_epochs else self.weights
 
     def training_step(self, batch: dict[str, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
         out = self.model(batch["source"], batch["target"])
-        terms = m4_loss(out, batch["source"], batch["target"], self.weights)
+        terms = m4_loss(out, batch["source"], batch["target"], self.weights_at(ctx.epoch))
         logs: dict[str, Any] = {k: v for k, v in terms.scalars().items() if k != "loss"}
         logs["max_gap"] = float(self.cfg.curriculum.max_gap(ctx.epoch))
         logs["alpha_au"] = float(out.alpha_au.detach().mean())
+        logs["field_au_px"] = float(out.field_au.detach().abs().mean())
+        logs["field_pose_px"] = float(out.field_pose.detach().abs().mean())
         return terms.total, logs
 
     def validation_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
