@@ -16,8 +16,15 @@ from pathlib import Path
 import torch
 
 from auperf.errors import AuperfError
+from auperf.manifest import AlignmentSpec, InputSpec, ModelFileSpec, WeightsFileSpec
 
-__all__ = ["ExportError", "export_checked", "output_dims"]
+__all__ = [
+    "ExportError",
+    "crop_input_spec",
+    "export_checked",
+    "onnx_file_spec",
+    "output_dims",
+]
 
 
 class ExportError(AuperfError, RuntimeError):
@@ -85,3 +92,46 @@ def export_checked(
         raise ExportError(
             f"{path}: output {output_name!r} has shape {dims}, expected {list(expected_dims)}"
         )
+
+
+def crop_input_spec(
+    name: str,
+    size: int,
+    alignment: AlignmentSpec,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    colour_order: str = "RGB",
+) -> InputSpec:
+    """The manifest input of a network fed square aligned crops by ``warp_faces``: ``(B, 3,
+    size, size)`` float32 NCHW, ``(pixel - mean) / std`` per channel in 8-bit units."""
+    return InputSpec(
+        name=name,
+        size=(size, size),
+        channels=3,
+        colour_order=colour_order,
+        mean=tuple(float(m) for m in mean),
+        std=tuple(float(s) for s in std),
+        layout="NCHW",
+        dtype="float32",
+        alignment=alignment,
+    )
+
+
+def onnx_file_spec(onnx_path: Path, opset: int, weights_path: Path | None = None) -> ModelFileSpec:
+    """The manifest's ``model`` entry: the ONNX file and, when given, the safetensors weights
+    beside it, each with its sha256."""
+    from auperf.manifest import sha256_file
+
+    weights = None
+    if weights_path is not None:
+        weights = WeightsFileSpec(
+            file=weights_path.name, format="safetensors", sha256=sha256_file(weights_path)
+        )
+    return ModelFileSpec(
+        file=onnx_path.name,
+        format="onnx",
+        opset=opset,
+        sha256=sha256_file(onnx_path),
+        weights=weights,
+    )

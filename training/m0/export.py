@@ -39,18 +39,15 @@ from auperf.errors import ParameterError
 from auperf.manifest import (
     AlignmentSpec,
     AUSpec,
-    InputSpec,
     Manifest,
-    ModelFileSpec,
     OutputSpec,
     PostprocessSpec,
     TrainingInfo,
-    WeightsFileSpec,
     sha256_file,
 )
 from auperf.nets.m0 import NUM_VIEWS, M0Inference, M0Net
 
-from ..common.onnx_export import ExportError, export_checked
+from ..common.onnx_export import ExportError, crop_input_spec, export_checked, onnx_file_spec
 from .config import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
@@ -392,16 +389,8 @@ def export_m0(
         created=Manifest.now(),
         aus=tuple(AUSpec(int(i), str(n)) for i, n in zip(au_ids, au_names, strict=True)),
         thresholds=tuple(th),
-        input=InputSpec(
-            name=INPUT_NAME,
-            size=(input_size, input_size),
-            channels=3,
-            colour_order=colour_order,
-            mean=tuple(float(m) for m in mean),
-            std=tuple(float(s) for s in std),
-            layout="NCHW",
-            dtype="float32",
-            alignment=alignment,
+        input=crop_input_spec(
+            INPUT_NAME, input_size, alignment, mean=mean, std=std, colour_order=colour_order
         ),
         outputs=(
             OutputSpec(
@@ -415,15 +404,7 @@ def export_m0(
             ),
         ),
         postprocess=PostprocessSpec(kind="fuse_views", input=OUTPUT_NAME),
-        model=ModelFileSpec(
-            file=onnx_path.name,
-            format="onnx",
-            opset=opset,
-            sha256=onnx_sha,
-            weights=None
-            if weights_path is None
-            else WeightsFileSpec(file=weights_path.name, format="safetensors", sha256=weights_sha),
-        ),
+        model=onnx_file_spec(onnx_path, opset, weights_path),
         training=TrainingInfo(
             data=training_data,
             metrics=dict(metrics or {}),

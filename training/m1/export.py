@@ -32,17 +32,14 @@ from auperf.errors import ParameterError
 from auperf.manifest import (
     AlignmentSpec,
     AUSpec,
-    InputSpec,
     Manifest,
-    ModelFileSpec,
     OutputSpec,
     PostprocessSpec,
     TrainingInfo,
-    sha256_file,
 )
 from auperf.nets.m1 import M1Inference, M1Net
 
-from ..common.onnx_export import ExportError, export_checked
+from ..common.onnx_export import ExportError, crop_input_spec, export_checked, onnx_file_spec
 
 __all__ = ["M1ExportResult", "export_m1", "load_m1_weights", "m1_alignment", "MEAN", "STD"]
 
@@ -170,17 +167,7 @@ def export_m1(
         created=Manifest.now(),
         aus=tuple(AUSpec(int(i), str(n)) for i, n in zip(au_ids, au_names, strict=True)),
         thresholds=tuple(th),
-        input=InputSpec(
-            name=INPUT_NAME,
-            size=(input_size, input_size),
-            channels=3,
-            colour_order="RGB",
-            mean=MEAN,
-            std=STD,
-            layout="NCHW",
-            dtype="float32",
-            alignment=m1_alignment(input_size),
-        ),
+        input=crop_input_spec(INPUT_NAME, input_size, m1_alignment(input_size), mean=MEAN, std=STD),
         outputs=(
             OutputSpec(
                 name=OUTPUT_NAME,
@@ -192,9 +179,7 @@ def export_m1(
             ),
         ),
         postprocess=PostprocessSpec(kind="fuse_views", input=OUTPUT_NAME),
-        model=ModelFileSpec(
-            file=onnx_path.name, format="onnx", opset=opset, sha256=sha256_file(onnx_path)
-        ),
+        model=onnx_file_spec(onnx_path, opset),
         training=TrainingInfo(
             data=training_data,
             metrics=dict(metrics or {}),

@@ -26,18 +26,15 @@ import torch
 from auperf import __version__ as auperf_version
 from auperf.errors import ParameterError
 from auperf.manifest import (
-    InputSpec,
     Manifest,
-    ModelFileSpec,
     OutputSpec,
     PostprocessSpec,
     TrainingInfo,
-    WeightsFileSpec,
     sha256_file,
 )
 from auperf.nets.m2 import M2Inference, M2Net
 
-from ..common.onnx_export import ExportError, export_checked
+from ..common.onnx_export import ExportError, crop_input_spec, export_checked, onnx_file_spec
 from ..m0.config import IMAGENET_MEAN, IMAGENET_STD
 from ..m0.export import (
     WEIGHTS_FORMAT,
@@ -188,16 +185,13 @@ def export_m2(
         aus=(),
         thresholds=(),
         classes=tuple(str(c) for c in classes),
-        input=InputSpec(
-            name=INPUT_NAME,
-            size=(input_size, input_size),
-            channels=3,
+        input=crop_input_spec(
+            INPUT_NAME,
+            input_size,
+            default_alignment(input_size),
+            mean=mean,
+            std=std,
             colour_order=colour_order,
-            mean=tuple(float(m) for m in mean),
-            std=tuple(float(s) for s in std),
-            layout="NCHW",
-            dtype="float32",
-            alignment=default_alignment(input_size),
         ),
         outputs=(
             OutputSpec(
@@ -211,15 +205,7 @@ def export_m2(
             ),
         ),
         postprocess=PostprocessSpec(kind="softmax", input=OUTPUT_NAME),
-        model=ModelFileSpec(
-            file=onnx_path.name,
-            format="onnx",
-            opset=opset,
-            sha256=onnx_sha,
-            weights=WeightsFileSpec(
-                file=weights_path.name, format="safetensors", sha256=sha256_file(weights_path)
-            ),
-        ),
+        model=onnx_file_spec(onnx_path, opset, weights_path),
         training=TrainingInfo(
             data=training_data,
             metrics=dict(metrics or {}),

@@ -28,16 +28,14 @@ from auperf import __version__ as auperf_version
 from auperf.errors import AuperfError
 from auperf.manifest import (
     AlignmentSpec,
-    InputSpec,
     Manifest,
-    ModelFileSpec,
     OutputSpec,
     PostprocessSpec,
     TrainingInfo,
-    WeightsFileSpec,
-    sha256_file,
 )
 from auperf.nets.m4 import M4Features, TCAEEncoder
+
+from ..common.onnx_export import crop_input_spec, onnx_file_spec
 
 __all__ = ["M4ExportError", "M4ExportResult", "export_m4", "encoder_alignment", "MEAN", "STD"]
 
@@ -186,16 +184,8 @@ def export_m4(
         or "TCAE encoder: aligned face -> AU embedding (phi) and pose embedding (psi)",
         aus=(),
         thresholds=(),
-        input=InputSpec(
-            name=INPUT_NAME,
-            size=(image_size, image_size),
-            channels=3,
-            colour_order="RGB",
-            mean=MEAN,
-            std=STD,
-            layout="NCHW",
-            dtype="float32",
-            alignment=encoder_alignment(image_size),
+        input=crop_input_spec(
+            INPUT_NAME, image_size, encoder_alignment(image_size), mean=MEAN, std=STD
         ),
         outputs=(
             OutputSpec(
@@ -212,13 +202,7 @@ def export_m4(
             ),
         ),
         postprocess=PostprocessSpec("none", AU_OUTPUT),
-        model=ModelFileSpec(
-            file=onnx_path.name,
-            format="onnx",
-            opset=opset,
-            sha256=sha256_file(onnx_path),
-            weights=WeightsFileSpec(weights_path.name, "safetensors", sha256_file(weights_path)),
-        ),
+        model=onnx_file_spec(onnx_path, opset, weights_path),
         training=TrainingInfo(
             data=training_data,
             metrics=dict(metrics or {}),
