@@ -32,6 +32,7 @@ from .errors import (
     IndexRangeError,
     ManifestError,
     NonFiniteError,
+    OptionalDependencyError,
     ParameterError,
     SessionClosedError,
     ShapeError,
@@ -46,8 +47,11 @@ __all__ = [
     "AlignedFaceModel",
     "check_frames",
     "check_image_input",
+    "FACE_COLUMNS",
     "crop_boxes",
+    "face_record",
     "frame_index_of",
+    "import_pandas",
     "to_five_points",
 ]
 
@@ -348,6 +352,29 @@ def align_batch(
     if good.size:
         boxes[good] = crop_boxes(align.invert_affine(matrices[good]), size)
     return AlignedBatch(frames, fidx, matrices, valid, boxes)
+
+
+#: The per-face columns every result table starts with.
+FACE_COLUMNS: tuple[str, ...] = ("face", "frame", "valid", "x0", "y0", "x1", "y1")
+
+
+def face_record(n: int, frame_index: np.ndarray, valid: np.ndarray, boxes: np.ndarray) -> dict:
+    """The :data:`FACE_COLUMNS` of face ``n`` as plain Python values."""
+    row: dict[str, Any] = {"face": n, "frame": int(frame_index[n]), "valid": bool(valid[n])}
+    row.update(zip(FACE_COLUMNS[3:], (float(v) for v in boxes[n]), strict=True))
+    return row
+
+
+def import_pandas() -> Any:
+    """``pandas``, or :class:`~auperf.errors.OptionalDependencyError` saying how to get it."""
+    try:
+        import pandas
+    except ImportError:
+        raise OptionalDependencyError(
+            "to_pandas: pandas is not installed (pip install pandas); "
+            "to_records() needs nothing extra"
+        ) from None
+    return pandas
 
 
 def check_image_input(manifest: Manifest, who: str) -> None:

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from ._aligned import AlignedFaceModel
-from .errors import ManifestError, OptionalDependencyError
+from ._aligned import FACE_COLUMNS, AlignedFaceModel, face_record, import_pandas
+from .errors import ManifestError
 from .manifest import Manifest
 
 __all__ = ["DEFAULT_EXPRESSION_MODEL", "ExpressionClassifier", "ExpressionResult"]
@@ -81,9 +81,7 @@ class ExpressionResult:
     def columns(self) -> list[str]:
         """Column names of :meth:`to_records`: ``face, frame, valid, x0, y0, x1, y1,
         expression``, then one probability column ``p_<class>`` per class."""
-        return ["face", "frame", "valid", "x0", "y0", "x1", "y1", "expression"] + [
-            f"p_{n}" for n in self.names
-        ]
+        return [*FACE_COLUMNS, "expression"] + [f"p_{n}" for n in self.names]
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per face with the keys of :meth:`columns` (plain Python values;
@@ -91,14 +89,7 @@ class ExpressionResult:
         names = self.label_names
         rows = []
         for n in range(len(self)):
-            row: dict[str, Any] = {
-                "face": n,
-                "frame": int(self.frame_index[n]),
-                "valid": bool(self.valid[n]),
-            }
-            row.update(
-                zip(("x0", "y0", "x1", "y1"), (float(v) for v in self.boxes[n]), strict=True)
-            )
+            row = face_record(n, self.frame_index, self.valid, self.boxes)
             row["expression"] = names[n]
             for j, c in enumerate(self.names):
                 row[f"p_{c}"] = float(self.probabilities[n, j])
@@ -111,14 +102,7 @@ class ExpressionResult:
         Raises:
             OptionalDependencyError: pandas is not installed.
         """
-        try:
-            import pandas as pd
-        except ImportError:
-            raise OptionalDependencyError(
-                "to_pandas: pandas is not installed (pip install pandas); "
-                "to_records() needs nothing extra"
-            ) from None
-        return pd.DataFrame(self.to_records(), columns=self.columns())
+        return import_pandas().DataFrame(self.to_records(), columns=self.columns())
 
 
 class ExpressionClassifier(AlignedFaceModel):

@@ -45,14 +45,17 @@ from typing import Any
 import numpy as np
 
 from ._aligned import (
+    FACE_COLUMNS,
     AlignedFaceModel,
     check_frames,
     check_image_input,
     crop_boxes,
+    face_record,
     frame_index_of,
+    import_pandas,
     to_five_points,
 )
-from .errors import ManifestError, OptionalDependencyError, ShapeError, ValueRangeError
+from .errors import ManifestError, ShapeError, ValueRangeError
 from .manifest import Manifest
 
 __all__ = ["Detector", "DetectionResult", "to_five_points"]
@@ -95,7 +98,7 @@ class DetectionResult:
     def columns(self) -> list[str]:
         """Column names of :meth:`to_records`: ``face, frame, valid, x0, y0, x1, y1``, then
         ``AU<id>`` (probability, ids zero-padded to two digits) and ``AU<id>_active`` per AU."""
-        cols = ["face", "frame", "valid", "x0", "y0", "x1", "y1"]
+        cols = list(FACE_COLUMNS)
         for i in self.au_ids:
             cols += [f"AU{i:02d}", f"AU{i:02d}_active"]
         return cols
@@ -105,14 +108,7 @@ class DetectionResult:
         keys = [f"AU{i:02d}" for i in self.au_ids]
         rows = []
         for n in range(len(self)):
-            row: dict[str, Any] = {
-                "face": n,
-                "frame": int(self.frame_index[n]),
-                "valid": bool(self.valid[n]),
-            }
-            row.update(
-                zip(("x0", "y0", "x1", "y1"), (float(v) for v in self.boxes[n]), strict=True)
-            )
+            row = face_record(n, self.frame_index, self.valid, self.boxes)
             for j, key in enumerate(keys):
                 row[key] = float(self.probabilities[n, j])
                 row[f"{key}_active"] = bool(self.active[n, j])
@@ -125,19 +121,13 @@ class DetectionResult:
         Raises:
             OptionalDependencyError: pandas is not installed.
         """
-        try:
-            import pandas as pd
-        except ImportError:
-            raise OptionalDependencyError(
-                "to_pandas: pandas is not installed (pip install pandas); "
-                "to_records() needs nothing extra"
-            ) from None
+        pd = import_pandas()
         data: dict[str, Any] = {
             "face": np.arange(len(self), dtype=np.int64),
             "frame": self.frame_index,
             "valid": self.valid,
         }
-        for k, name in enumerate(("x0", "y0", "x1", "y1")):
+        for k, name in enumerate(FACE_COLUMNS[3:]):
             data[name] = self.boxes[:, k]
         for j, i in enumerate(self.au_ids):
             data[f"AU{i:02d}"] = self.probabilities[:, j]
